@@ -1,0 +1,1 @@
+"""The ingester: MQTT telemetry in, validated and batched rows into PostgreSQL, acked after commit."""

@@ -1,0 +1,323 @@
+"""The ingest loop: deliveries → decode → batch → one transaction → acknowledge.
+
+At-least-once end to end, stored exactly once: a message is acknowledged only after
+the transaction holding it has committed, and the unique key absorbs redeliveries.
+When PostgreSQL is unreachable the loop stops acknowledging and retries with capped,
+jittered backoff; the broker holds what is not acknowledged, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from ingest.decode import Decoded, EdgeStatus, Incoming, Limits, Rejected, Telemetry, decode
+from ingest.mqtt import Delivery, IngestClient
+from ingest.store import Batch, BatchRefused, SensorKey, Store
+from tonle.db.maintenance import apply_retention, refresh_rollups
+from tonle.errors import BrokerError, StoreError
+from tonle.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RETENTION_EVERY_S = 3_600.0
+
+
+@dataclass
+class IngestStats:
+    """Running totals, logged periodically and returned at exit."""
+
+    messages: int = 0
+    readings_stored: int = 0
+    readings_duplicate: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    store_failures: int = 0
+    acks_skipped: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Pending:
+    """The batch being assembled, and the deliveries it will acknowledge."""
+
+    batch: Batch = field(default_factory=Batch)
+    deliveries: list[Delivery] = field(default_factory=list)
+    readings: int = 0
+    opened_at: float = 0.0
+
+
+def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
+    """Capped exponential backoff with full jitter: 0.5, 1, 2, 4 … s, at most ``cap_s``."""
+    ceiling = min(cap_s, 0.5 * 2 ** min(attempt, 16))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+class Ingester:
+    """Runs the loop in the calling thread until :meth:`stop` is called."""
+
+    def __init__(self, settings: Settings, *, client: IngestClient | None = None) -> None:
+        self._settings = settings
+        self._cfg = settings.ingest
+        self._limits = Limits(
+            max_future=timedelta(seconds=self._cfg.max_future_s),
+            min_ts=datetime(self._cfg.min_year, 1, 1, tzinfo=UTC),
+        )
+        self.client = client or IngestClient(settings.broker, self._cfg)
+        self.store = Store(settings.database_url)
+        self.stats = IngestStats()
+        self._stop = threading.Event()
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self._pending = _Pending()
+        self._next_refresh = 0.0
+        self._next_retention = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to flush what it holds, acknowledge it, and return."""
+        self._stop.set()
+
+    def run(self) -> IngestStats:
+        """Consume until stopped; return the totals."""
+        self._connect_store()
+        self.client.start()
+        last_report = time.monotonic()
+        reported = 0
+        try:
+            while not self._stop.is_set():
+                if self.client.fatal is not None:
+                    raise self.client.fatal
+                self._consume(timeout_s=self._time_left_s())
+                if self._due():
+                    self._flush()
+                self._upkeep()
+                if time.monotonic() - last_report >= 10:
+                    rate = (self.stats.readings_stored - reported) / (time.monotonic() - last_report)
+                    log.info(
+                        "stored %d readings (%.0f/s), %d duplicates, %d dead letters, %d messages",
+                        self.stats.readings_stored,
+                        rate,
+                        self.stats.readings_duplicate,
+                        self.stats.dead_letters,
+                        self.stats.messages,
+                    )
+                    last_report, reported = time.monotonic(), self.stats.readings_stored
+            # Stopping: take what was already delivered, commit it, acknowledge it.
+            self._consume(timeout_s=0.0, drain=True)
+            self._flush(give_up_on_stop=True)
+        finally:
+            self.client.stop()
+            self.store.close()
+        log.info(
+            "stopped: %d messages, %d readings stored, %d duplicates, %d dead letters",
+            self.stats.messages,
+            self.stats.readings_stored,
+            self.stats.readings_duplicate,
+            self.stats.dead_letters,
+        )
+        return self.stats
+
+    # ------------------------------------------------------------------ stages
+
+    def _time_left_s(self) -> float:
+        if not self._pending.deliveries:
+            return 0.2
+        waited = time.monotonic() - self._pending.opened_at
+        return max(0.0, min(0.2, self._cfg.max_delay_s - waited))
+
+    def _due(self) -> bool:
+        pending = self._pending
+        if not pending.deliveries:
+            return False
+        return (
+            pending.readings >= self._cfg.batch_size
+            or time.monotonic() - pending.opened_at >= self._cfg.max_delay_s
+        )
+
+    def _consume(self, timeout_s: float, *, drain: bool = False) -> None:
+        """Move deliveries from the client's queue into the pending batch."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                delivery = self.client.deliveries.get(
+                    timeout=max(0.0, deadline - time.monotonic()) if not drain else None,
+                    block=not drain,
+                )
+            except queue.Empty:
+                return
+            self._add(delivery)
+            if not drain and self._pending.readings >= self._cfg.batch_size:
+                return
+
+    def _add(self, delivery: Delivery) -> None:
+        pending = self._pending
+        if not pending.deliveries:
+            pending.opened_at = time.monotonic()
+        pending.deliveries.append(delivery)
+        self.stats.messages += 1
+        message = delivery.message
+        decoded: Decoded = decode(message, self._limits)
+        if isinstance(decoded, Telemetry):
+            decoded = self._resolve(decoded, message)
+        if isinstance(decoded, Rejected):
+            self._dead_letter(message, decoded.reason)
+        elif isinstance(decoded, EdgeStatus):
+            pending.batch.statuses.append(
+                (decoded.site, decoded.edge_id, decoded.status, decoded.at)
+            )
+
+    def _resolve(self, telemetry: Telemetry, message: Incoming) -> Telemetry | Rejected:
+        """Map readings to sensor ids, registering new sensors unless strict."""
+        site, line, machine = telemetry.site, telemetry.line, telemetry.machine
+        wanted: dict[SensorKey, str | None] = {}
+        for reading in telemetry.payload.readings:
+            key = (site, line, machine, reading.metric)
+            wanted[key] = wanted.get(key) or reading.unit
+        try:
+            self.store.register(wanted.items(), create=not self._cfg.strict)
+        except StoreError:
+            # The batch write will meet the same outage and retry; register again then.
+            self._retry_store()
+            self.store.register(wanted.items(), create=not self._cfg.strict)
+        ids: dict[SensorKey, int] = {}
+        for key, unit in wanted.items():
+            sensor = self.store.known(key)
+            if sensor is None:
+                return Rejected(
+                    message.topic,
+                    message.payload,
+                    f"unknown sensor {'/'.join(key)} (strict mode: register it first)",
+                )
+            if unit is not None and sensor.unit is not None and unit != sensor.unit:
+                return Rejected(
+                    message.topic,
+                    message.payload,
+                    f"metric {key[3]} arrives in {unit!r} but the sensor is registered in "
+                    f"{sensor.unit!r}",
+                )
+            ids[key] = sensor.id
+        rows = self._pending.batch.rows
+        for reading in telemetry.payload.readings:
+            rows.append((reading.ts, ids[(site, line, machine, reading.metric)], reading.value))
+        payload = telemetry.payload
+        self._pending.readings += len(payload.readings)
+        self._pending.batch.messages.append(
+            (site, payload.edge, payload.seq, message.received_at, payload.buffered, len(payload.readings))
+        )
+        return telemetry
+
+    def _dead_letter(self, message: Incoming, reason: str) -> None:
+        self._pending.batch.dead_letters.append(
+            (message.received_at, message.topic, message.payload, reason)
+        )
+        log.warning("dead letter from %s: %s", message.topic, reason)
+
+    def _flush(self, *, give_up_on_stop: bool = False) -> None:
+        """Commit the pending batch (retrying until it commits), then acknowledge it."""
+        pending = self._pending
+        if not pending.deliveries:
+            return
+        attempt = 0
+        while True:
+            try:
+                result = self.store.write(pending.batch)
+                break
+            except BatchRefused as exc:
+                log.error("%s; storing its %d messages as dead letters", exc, len(pending.deliveries))
+                pending.batch = Batch(
+                    dead_letters=[
+                        (d.message.received_at, d.message.topic, d.message.payload, str(exc)[:500])
+                        for d in pending.deliveries
+                    ]
+                )
+                pending.readings = 0
+            except StoreError as exc:
+                self.stats.store_failures += 1
+                if give_up_on_stop and self._stop.is_set() and attempt >= 2:
+                    log.error("stopping with %d messages unacknowledged: %s", len(pending.deliveries), exc)
+                    self._pending = _Pending()
+                    return
+                delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
+                log.warning("%s; retrying in %.1f s (nothing acknowledged)", exc, delay)
+                attempt += 1
+                time.sleep(delay)
+                self._reconnect_quietly()
+        self.stats.batches += 1
+        self.stats.readings_stored += result.readings_stored
+        self.stats.readings_duplicate += result.readings_duplicate
+        self.stats.dead_letters += result.dead_letters
+        for _, _, _, reason in pending.batch.dead_letters:
+            self.stats.dead_letter_reasons[reason.split(":")[0][:60]] += 1
+        for delivery in pending.deliveries:
+            if not self.client.ack(delivery):
+                self.stats.acks_skipped += 1
+        self._pending = _Pending()
+
+    def _upkeep(self) -> None:
+        """Native mode: keep roll-ups current and apply retention, between batches."""
+        now = time.monotonic()
+        if now < self._next_refresh or self.store.mode != "native":
+            return
+        self._next_refresh = now + self._settings.db.rollup_refresh_s
+        try:
+            refresh_rollups(self.store.conn)
+            if now >= self._next_retention:
+                self._next_retention = now + _RETENTION_EVERY_S
+                apply_retention(self.store.conn, self._settings.db.retention_days)
+        except (StoreError, psycopg.Error) as exc:
+            log.warning("roll-up refresh failed (will retry): %s", exc)
+
+    # ------------------------------------------------------------- connections
+
+    def _connect_store(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.store.connect()
+                return
+            except StoreError as exc:
+                if "tonle db migrate" in str(exc):
+                    raise
+                if self._stop.is_set():
+                    raise
+                delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                attempt += 1
+                time.sleep(delay)
+
+    def _reconnect_quietly(self) -> None:
+        try:
+            self.store.connect()
+        except StoreError as exc:
+            log.debug("still no PostgreSQL: %s", exc)
+
+    def _retry_store(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.store.connect()
+                return
+            except StoreError as exc:
+                if self._stop.is_set():
+                    raise  # stopping: nothing of the pending batch was acknowledged
+                delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
+                log.warning("%s; retrying in %.1f s (nothing acknowledged)", exc, delay)
+                attempt += 1
+                time.sleep(delay)
+
+
+def run_ingest(settings: Settings, stop: threading.Event | None = None) -> IngestStats:
+    """Run an ingester until ``stop`` is set (or SIGTERM/SIGINT, wired by the caller)."""
+    ingester = Ingester(settings)
+    if stop is not None:
+        threading.Thread(
+            target=lambda: (stop.wait(), ingester.stop()), name="ingest-stop", daemon=True
+        ).start()
+    return ingester.run()

@@ -1,0 +1,307 @@
+"""The ``tonle`` command: the one composition root.
+
+Each subcommand imports the part it runs inside its own body, so ``tonle edge`` on a
+small gateway never loads psycopg, and ``tonle --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from tonle.errors import TonleError
+
+app = typer.Typer(
+    help="Tonle: edge gateway, MQTT ingest and analytics for smart-factory pilots.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema and upkeep.", no_args_is_help=True)
+contract_app = typer.Typer(help="The MQTT payload contract.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: a table, then one JSON line of figures.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(contract_app, name="contract")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+log = logging.getLogger("tonle")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings() -> Any:
+    from tonle.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        console.print(f"[red]invalid TONLE_ settings:[/red]\n{exc}")
+        raise typer.Exit(2) from None
+    _setup_logging(settings.log_level)
+    return settings
+
+
+def _fail(exc: Exception, hint: str = "") -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    if hint:
+        console.print(hint)
+    return typer.Exit(1)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so long-running commands can stop cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+# ------------------------------------------------------------------- contract
+
+
+@contract_app.command("schema")
+def contract_schema() -> None:
+    """Print the v1 payload's JSON Schema (for device makers to validate against)."""
+    from tonle.contract import payload_json_schema
+
+    typer.echo(json.dumps(payload_json_schema(), indent=2))
+
+
+@contract_app.command("check")
+def contract_check(
+    files: Annotated[list[Path], typer.Argument(help="payload files to validate", exists=True)],
+) -> None:
+    """Validate payload files against the contract; exit 1 if any is invalid."""
+    from tonle.contract import decode_payload
+    from tonle.errors import PayloadError
+
+    bad = 0
+    for path in files:
+        try:
+            payload = decode_payload(path.read_bytes())
+            typer.echo(f"ok       {path}: {len(payload.readings)} readings")
+        except PayloadError as exc:
+            bad += 1
+            typer.echo(f"invalid  {path}: {exc}")
+    raise typer.Exit(1 if bad else 0)
+
+
+# ------------------------------------------------------------------------- db
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create or update the schema at TONLE_DATABASE_URL (idempotent)."""
+    from tonle.db.migrate import migrate
+
+    settings = _settings()
+    try:
+        report = migrate(settings.database_url, settings.db, progress=console.print)
+    except TonleError as exc:
+        raise _fail(exc, "Set TONLE_DATABASE_URL to a PostgreSQL 15+ server you can reach.") from None
+    done = ", ".join(report.applied) if report.applied else "nothing to apply"
+    typer.echo(f"schema version {report.version} ({report.mode} mode): {done}")
+
+
+@db_app.command("maintain")
+def db_maintain() -> None:
+    """Refresh roll-ups and apply retention now (native mode; TimescaleDB does it itself)."""
+    import psycopg
+
+    from tonle.db.maintenance import maintain
+
+    settings = _settings()
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            report = maintain(conn, settings.db.retention_days)
+    except (TonleError, psycopg.Error) as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"refreshed {report.hours_refreshed} hours of roll-ups, "
+        f"deleted {report.readings_deleted} expired readings"
+    )
+
+
+# --------------------------------------------------------------------- ingest
+
+
+@app.command("ingest")
+def ingest(
+    strict: Annotated[
+        bool | None, typer.Option(help="dead-letter unknown sites, machines and sensors")
+    ] = None,
+) -> None:
+    """Subscribe to telemetry and store it (TONLE_DATABASE_URL, TONLE_MQTT_URL, TONLE_INGEST__*)."""
+    from ingest.service import Ingester
+
+    settings = _settings()
+    if strict is not None:
+        settings = settings.model_copy(
+            update={"ingest": settings.ingest.model_copy(update={"strict": strict})}
+        )
+    stop = _stop_on_signals()
+    ingester = Ingester(settings)
+    threading.Thread(target=lambda: (stop.wait(), ingester.stop()), daemon=True).start()
+    log.info(
+        "ingesting from %s into %s as %s",
+        settings.broker,
+        _redact(settings.database_url),
+        settings.ingest.client_id,
+    )
+    try:
+        ingester.run()
+    except TonleError as exc:
+        raise _fail(exc) from None
+
+
+def _redact(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - only for a log line
+        return "<database>"
+    host = params.get("host", "localhost")
+    return f"{params.get('dbname', '')}@{host}:{params.get('port', 5432)}"
+
+
+# ----------------------------------------------------------------------- edge
+
+
+@app.command("edge")
+def edge(
+    config: Annotated[Path, typer.Option("--config", "-c", help="edge YAML file", exists=True)],
+) -> None:
+    """Run the edge agent: sample its sources, spool to disk, publish over MQTT."""
+    from edge.agent import run_agent
+    from edge.config import load_config
+
+    _setup_logging("INFO")
+    try:
+        cfg = load_config(config)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    stop = _stop_on_signals()
+    try:
+        stats = run_agent(cfg, stop=stop)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"edge stopped: {stats}")
+
+
+# ------------------------------------------------------------------- simulate
+
+
+@app.command("simulate")
+def simulate(
+    layout: Annotated[str, typer.Option(help="garment, food, tiny, or a layout YAML path")] = "garment",
+    seed: Annotated[int, typer.Option(help="same seed, same data")] = 1,
+    days: Annotated[float | None, typer.Option(help="backfill this many days, then stop")] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="first simulated instant (UTC); default now − days")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="write ground truth CSVs here")] = None,
+    edge_id: Annotated[str, typer.Option(help="edge id the simulator publishes as")] = "sim-01",
+    spool: Annotated[Path, typer.Option(help="edge spool file")] = Path("var/simulate.spool"),
+) -> None:
+    """Feed a simulated factory through an in-process edge agent to TONLE_MQTT_URL.
+
+    Without --days it runs in real time until stopped; with --days it backfills that
+    much history as fast as the broker takes it.
+    """
+    from simulators.session import run_simulation
+
+    settings = _settings()
+    stop = _stop_on_signals()
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    try:
+        result = run_simulation(
+            mqtt_url=settings.mqtt_url,
+            layout=layout,
+            seed=seed,
+            days=days,
+            start=start,
+            truth_dir=truth,
+            edge_id=edge_id,
+            spool_path=spool,
+            stop=stop,
+            console=console,
+        )
+    except TonleError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(result))
+
+
+# --------------------------------------------------------------------- broker
+
+
+@app.command("broker")
+def broker(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 1883,
+) -> None:
+    """Run a local MQTT broker for trying Tonle (Mosquitto if installed, else amqtt)."""
+    from tonle.local_services import LocalBroker
+
+    _setup_logging("INFO")
+    stop = _stop_on_signals()
+    with LocalBroker(port=port) as running:
+        typer.echo(f"{running.kind} listening on {running.url}; Ctrl-C to stop")
+        stop.wait()
+
+
+# ----------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo(
+    days: Annotated[float, typer.Option(help="days of simulated history to backfill")] = 1.0,
+    layout: Annotated[str, typer.Option(help="simulated factory layout")] = "garment",
+    seed: Annotated[int, typer.Option()] = 1,
+    workdir: Annotated[Path, typer.Option(help="embedded database and spool live here")] = Path(
+        "var/demo"
+    ),
+) -> None:
+    """Run the whole data path on this machine and show what was stored.
+
+    Uses TONLE_DATABASE_URL and TONLE_MQTT_URL where they are set; otherwise starts an
+    embedded PostgreSQL and a private broker of its own.
+    """
+    from tonle.cli.demo import run_demo
+
+    _setup_logging("WARNING")
+    try:
+        ok = run_demo(days=days, layout=layout, seed=seed, workdir=workdir, console=console)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    """Entry point of the ``tonle`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

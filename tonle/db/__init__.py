@@ -1,0 +1,1 @@
+"""The database schema, its migrations, and its upkeep (roll-ups, retention)."""

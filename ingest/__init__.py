@@ -1,1 +1,1 @@
-"""The ingester: MQTT telemetry in, validated and batched rows into PostgreSQL, acked after commit."""
+"""The ingester: MQTT telemetry in, validated batches into PostgreSQL, acknowledged after commit."""

@@ -86,7 +86,9 @@ def _decode_status(message: Incoming, where: StatusTopic) -> Decoded:
     text = message.payload.decode("utf-8", errors="replace").strip().strip('"')
     if text not in (STATUS_ONLINE, STATUS_OFFLINE):
         return Rejected(
-            message.topic, message.payload, f"status must be 'online' or 'offline', got {text[:40]!r}"
+            message.topic,
+            message.payload,
+            f"status must be 'online' or 'offline', got {text[:40]!r}",
         )
     return EdgeStatus(where.site, where.edge_id, text, message.received_at)
 

@@ -80,7 +80,7 @@ class IngestClient:
         """Connect in the background; the paho network thread keeps reconnecting."""
         properties = None
         if self.mqtt5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self._settings.session_expiry_s
             # Ack-after-commit keeps many messages in flight; announce room for them.
             properties.ReceiveMaximum = self._settings.receive_maximum
@@ -156,6 +156,7 @@ class IngestClient:
         if refused:
             self.fatal = BrokerError(f"broker {self._broker} refused our subscriptions: {refused}")
             return
+        log.info("subscribed to %s", self.telemetry_subscription)
         self.subscribed.set()
 
     def _on_disconnect(

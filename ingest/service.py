@@ -23,7 +23,7 @@ from ingest.decode import Decoded, EdgeStatus, Incoming, Limits, Rejected, Telem
 from ingest.mqtt import Delivery, IngestClient
 from ingest.store import Batch, BatchRefused, SensorKey, Store
 from tonle.db.maintenance import apply_retention, refresh_rollups
-from tonle.errors import BrokerError, StoreError
+from tonle.errors import StoreError
 from tonle.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ class Ingester:
                     self._flush()
                 self._upkeep()
                 if time.monotonic() - last_report >= 10:
-                    rate = (self.stats.readings_stored - reported) / (time.monotonic() - last_report)
+                    rate = (self.stats.readings_stored - reported) / (
+                        time.monotonic() - last_report
+                    )
                     log.info(
                         "stored %d readings (%.0f/s), %d duplicates, %d dead letters, %d messages",
                         self.stats.readings_stored,
@@ -209,7 +211,14 @@ class Ingester:
         payload = telemetry.payload
         self._pending.readings += len(payload.readings)
         self._pending.batch.messages.append(
-            (site, payload.edge, payload.seq, message.received_at, payload.buffered, len(payload.readings))
+            (
+                site,
+                payload.edge,
+                payload.seq,
+                message.received_at,
+                payload.buffered,
+                len(payload.readings),
+            )
         )
         return telemetry
 
@@ -230,7 +239,9 @@ class Ingester:
                 result = self.store.write(pending.batch)
                 break
             except BatchRefused as exc:
-                log.error("%s; storing its %d messages as dead letters", exc, len(pending.deliveries))
+                log.error(
+                    "%s; storing its %d messages as dead letters", exc, len(pending.deliveries)
+                )
                 pending.batch = Batch(
                     dead_letters=[
                         (d.message.received_at, d.message.topic, d.message.payload, str(exc)[:500])
@@ -241,7 +252,9 @@ class Ingester:
             except StoreError as exc:
                 self.stats.store_failures += 1
                 if give_up_on_stop and self._stop.is_set() and attempt >= 2:
-                    log.error("stopping with %d messages unacknowledged: %s", len(pending.deliveries), exc)
+                    log.error(
+                        "stopping with %d messages unacknowledged: %s", len(pending.deliveries), exc
+                    )
                     self._pending = _Pending()
                     return
                 delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
@@ -313,11 +326,13 @@ class Ingester:
                 time.sleep(delay)
 
 
-def run_ingest(settings: Settings, stop: threading.Event | None = None) -> IngestStats:
-    """Run an ingester until ``stop`` is set (or SIGTERM/SIGINT, wired by the caller)."""
-    ingester = Ingester(settings)
-    if stop is not None:
-        threading.Thread(
-            target=lambda: (stop.wait(), ingester.stop()), name="ingest-stop", daemon=True
-        ).start()
-    return ingester.run()
+def stop_when_set(event: threading.Event, ingester: Ingester) -> threading.Thread:
+    """A daemon thread that stops ``ingester`` once ``event`` is set (by a signal handler)."""
+
+    def watch() -> None:
+        event.wait()
+        ingester.stop()
+
+    thread = threading.Thread(target=watch, name="ingest-stop", daemon=True)
+    thread.start()
+    return thread

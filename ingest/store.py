@@ -52,7 +52,9 @@ _SEEN_EDGES = """
 INSERT INTO edges (site, edge_id) SELECT DISTINCT site, edge_id FROM messages_stage
 ON CONFLICT DO NOTHING
 """
-_DEAD_LETTER = "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (%s, %s, %s, %s)"
+_DEAD_LETTER = (
+    "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (%s, %s, %s, %s)"
+)
 _STATUS = """
 INSERT INTO edges (site, edge_id, status, status_at) VALUES (%s, %s, %s, %s)
 ON CONFLICT (site, edge_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at
@@ -140,14 +142,18 @@ class Store:
             conn.execute(_CREATE_STAGE)
             conn.execute(_CREATE_MESSAGES_STAGE)
             self._sensors = {
-                (str(site), str(line), str(machine), str(metric)): Sensor(int(str(sid)), unit_or_none(unit))
+                (str(site), str(line), str(machine), str(metric)): Sensor(
+                    int(str(sid)), unit_or_none(unit)
+                )
                 for site, line, machine, metric, sid, unit in conn.execute(_LOAD_SENSORS)
             }
         except psycopg.Error as exc:
             conn.close()
             raise StoreError(f"cannot prepare the ingest session: {exc}") from exc
         self._conn = conn
-        log.info("connected to PostgreSQL (%s mode, %d sensors known)", self.mode, len(self._sensors))
+        log.info(
+            "connected to PostgreSQL (%s mode, %d sensors known)", self.mode, len(self._sensors)
+        )
 
     def close(self) -> None:
         """Close the connection if open."""
@@ -190,14 +196,22 @@ class Store:
                         cur.executemany(
                             statement,
                             [
-                                {"site": k[0], "line": k[1], "machine": k[2], "metric": k[3], "unit": u}
+                                {
+                                    "site": k[0],
+                                    "line": k[1],
+                                    "machine": k[2],
+                                    "metric": k[3],
+                                    "unit": u,
+                                }
                                 for k, u in missing.items()
                             ],
                         )
                 if units_to_set:
                     cur.executemany(_SET_UNIT, units_to_set)
             self._sensors = {
-                (str(site), str(line), str(machine), str(metric)): Sensor(int(str(sid)), unit_or_none(unit))
+                (str(site), str(line), str(machine), str(metric)): Sensor(
+                    int(str(sid)), unit_or_none(unit)
+                )
                 for site, line, machine, metric, sid, unit in self.conn.execute(_LOAD_SENSORS)
             }
         except psycopg.OperationalError as exc:

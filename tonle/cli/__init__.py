@@ -28,7 +28,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema and upkeep.", no_args_is_help=True)
 contract_app = typer.Typer(help="The MQTT payload contract.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks: a table, then one JSON line of figures.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: a table, then one JSON line of figures.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(contract_app, name="contract")
 app.add_typer(bench_app, name="bench")
@@ -119,7 +121,9 @@ def db_migrate() -> None:
     try:
         report = migrate(settings.database_url, settings.db, progress=console.print)
     except TonleError as exc:
-        raise _fail(exc, "Set TONLE_DATABASE_URL to a PostgreSQL 15+ server you can reach.") from None
+        raise _fail(
+            exc, "Set TONLE_DATABASE_URL to a PostgreSQL 15+ server you can reach."
+        ) from None
     done = ", ".join(report.applied) if report.applied else "nothing to apply"
     typer.echo(f"schema version {report.version} ({report.mode} mode): {done}")
 
@@ -153,7 +157,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Subscribe to telemetry and store it (TONLE_DATABASE_URL, TONLE_MQTT_URL, TONLE_INGEST__*)."""
-    from ingest.service import Ingester
+    from ingest.service import Ingester, stop_when_set
 
     settings = _settings()
     if strict is not None:
@@ -162,7 +166,7 @@ def ingest(
         )
     stop = _stop_on_signals()
     ingester = Ingester(settings)
-    threading.Thread(target=lambda: (stop.wait(), ingester.stop()), daemon=True).start()
+    stop_when_set(stop, ingester)
     log.info(
         "ingesting from %s into %s as %s",
         settings.broker,
@@ -195,6 +199,7 @@ def edge(
 ) -> None:
     """Run the edge agent: sample its sources, spool to disk, publish over MQTT."""
     from edge.agent import run_agent
+
     from edge.config import load_config
 
     _setup_logging("INFO")
@@ -215,7 +220,9 @@ def edge(
 
 @app.command("simulate")
 def simulate(
-    layout: Annotated[str, typer.Option(help="garment, food, tiny, or a layout YAML path")] = "garment",
+    layout: Annotated[
+        str, typer.Option(help="garment, food, tiny, or a layout YAML path")
+    ] = "garment",
     seed: Annotated[int, typer.Option(help="same seed, same data")] = 1,
     days: Annotated[float | None, typer.Option(help="backfill this many days, then stop")] = None,
     start: Annotated[
@@ -269,6 +276,39 @@ def broker(
     with LocalBroker(port=port) as running:
         typer.echo(f"{running.kind} listening on {running.url}; Ctrl-C to stop")
         stop.wait()
+
+
+# ---------------------------------------------------------------------- bench
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    readings: Annotated[int, typer.Option(help="rows for the store benchmark")] = 200_000,
+    messages: Annotated[int, typer.Option(help="messages for the pipeline benchmark")] = 4_000,
+    per_message: Annotated[int, typer.Option(help="readings per message")] = 50,
+    workdir: Annotated[Path, typer.Option(help="embedded database lives here")] = Path("var/bench"),
+) -> None:
+    """Ingest throughput: batched store vs one-commit-per-message, and broker → database."""
+    from rich.table import Table
+
+    from ingest.bench import bench_pipeline, bench_store
+    from tonle.cli.services import platform_services
+    from tonle.db.migrate import migrate
+
+    base = _settings()
+    logging.getLogger().setLevel(logging.WARNING)
+    with platform_services(workdir, console) as services:
+        settings = services.settings(base)
+        migrate(settings.database_url, settings.db)
+        figures = bench_store(settings.database_url, readings, console.print)
+        figures |= bench_pipeline(settings, messages, per_message, console.print)
+    table = Table(title="tonle bench ingest")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+    typer.echo(json.dumps(figures))
 
 
 # ----------------------------------------------------------------------- demo

@@ -93,7 +93,9 @@ def apply_retention(conn: psycopg.Connection[tuple[object, ...]], retention_days
     return deleted
 
 
-def maintain(conn: psycopg.Connection[tuple[object, ...]], retention_days: int) -> MaintenanceReport:
+def maintain(
+    conn: psycopg.Connection[tuple[object, ...]], retention_days: int
+) -> MaintenanceReport:
     """One round of upkeep: all dirty roll-ups, then retention."""
     return MaintenanceReport(
         hours_refreshed=refresh_all_rollups(conn),

@@ -28,7 +28,9 @@ from tonle.settings import DbSettings
 log = logging.getLogger(__name__)
 
 Mode = Literal["native", "timescaledb"]
-_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<mode>native|timescaledb))?\.sql$")
+_FILE = re.compile(
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<mode>native|timescaledb))?\.sql$"
+)
 _LOCK_KEY = 0x746F6E6C65  # "tonle": one migrator at a time
 
 
@@ -59,7 +61,11 @@ class MigrationReport:
 
 def _sql_files() -> dict[str, str]:
     folder = resources.files("tonle.db").joinpath("sql")
-    return {item.name: item.read_text("utf-8") for item in folder.iterdir() if item.name.endswith(".sql")}
+    return {
+        item.name: item.read_text("utf-8")
+        for item in folder.iterdir()
+        if item.name.endswith(".sql")
+    }
 
 
 def load_migrations() -> list[Migration]:
@@ -103,7 +109,9 @@ def ensure_database(url: str) -> bool:
         with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     except psycopg.Error as exc:
-        raise StoreError(f"database {dbname!r} does not exist and could not be created: {exc}") from exc
+        raise StoreError(
+            f"database {dbname!r} does not exist and could not be created: {exc}"
+        ) from exc
     log.info("created database %s", dbname)
     return True
 
@@ -129,9 +137,7 @@ def _choose_mode(conn: psycopg.Connection[tuple[object, ...]], wanted: str) -> M
     chosen: Mode = "timescaledb" if available is not None and wanted != "native" else "native"
     if chosen == "timescaledb":
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    conn.execute(
-        "INSERT INTO tonle_meta (key, value) VALUES ('storage_mode', %s)", (chosen,)
-    )
+    conn.execute("INSERT INTO tonle_meta (key, value) VALUES ('storage_mode', %s)", (chosen,))
     return chosen
 
 
@@ -160,11 +166,14 @@ def migrate(
                     " applied_at timestamptz NOT NULL DEFAULT now())"
                 )
                 conn.execute(
-                    "CREATE TABLE IF NOT EXISTS tonle_meta (key text PRIMARY KEY, value text NOT NULL)"
+                    "CREATE TABLE IF NOT EXISTS tonle_meta"
+                    " (key text PRIMARY KEY, value text NOT NULL)"
                 )
                 mode = _choose_mode(conn, settings.mode)
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            report = MigrationReport(mode=mode, version=max(done, default=0), created_database=created)
+            report = MigrationReport(
+                mode=mode, version=max(done, default=0), created_database=created
+            )
             for step in load_migrations():
                 if step.version in done:
                     continue
@@ -174,7 +183,8 @@ def migrate(
                     with conn.transaction():
                         conn.execute(step.sql_for(mode).encode("utf-8"))
                         conn.execute(
-                            "INSERT INTO schema_migrations (version, name, mode) VALUES (%s, %s, %s)",
+                            "INSERT INTO schema_migrations (version, name, mode)"
+                            " VALUES (%s, %s, %s)",
                             (step.version, step.name, mode),
                         )
                 except psycopg.Error as exc:

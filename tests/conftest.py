@@ -110,7 +110,9 @@ def mqtt_broker() -> Iterator[LocalBroker | str]:
     if configured:
         yield configured
         return
-    pytest.fail("no MQTT broker: install Mosquitto (apt-get install mosquitto) or set TONLE_TEST_MQTT_URL")
+    pytest.fail(
+        "no MQTT broker: install Mosquitto (apt-get install mosquitto) or set TONLE_TEST_MQTT_URL"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -148,11 +150,14 @@ def _no_leftover_threads_or_processes() -> Iterator[None]:
             t for t in threading.enumerate() if t not in threads_before and t.is_alive()
         ]
         extra_children = [
-            p for p in me.children(recursive=True)
+            p
+            for p in me.children(recursive=True)
             if p.pid not in children_before and p.status() != psutil.STATUS_ZOMBIE
         ]
-        if not extra_threads and not extra_children or time.monotonic() > deadline:
+        if (not extra_threads and not extra_children) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert not extra_threads, f"test left threads running: {[t.name for t in extra_threads]}"
-    assert not extra_children, f"test left processes running: {[p.cmdline() for p in extra_children]}"
+    assert not extra_children, (
+        f"test left processes running: {[p.cmdline() for p in extra_children]}"
+    )

@@ -18,7 +18,11 @@ from tonle.settings import IngestSettings, Settings, parse_mqtt_url
 
 
 def publish_all(
-    url: str, messages: Iterable[tuple[str, bytes | str]], *, retain: bool = False, timeout_s: float = 60
+    url: str,
+    messages: Iterable[tuple[str, bytes | str]],
+    *,
+    retain: bool = False,
+    timeout_s: float = 60,
 ) -> int:
     """Publish (topic, payload) pairs at QoS 1 and wait for every PUBACK; return the count."""
     broker = parse_mqtt_url(url)
@@ -32,7 +36,9 @@ def publish_all(
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages]
+        infos = [
+            client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages
+        ]
         deadline = time.monotonic() + timeout_s
         for info in infos:
             info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
@@ -45,7 +51,9 @@ def publish_all(
 
 def payload(edge: str, seq: int, readings: list[dict[str, Any]], buffered: bool = False) -> str:
     """A v1 payload as JSON text."""
-    return json.dumps({"v": 1, "edge": edge, "seq": seq, "buffered": buffered, "readings": readings})
+    return json.dumps(
+        {"v": 1, "edge": edge, "seq": seq, "buffered": buffered, "readings": readings}
+    )
 
 
 def make_settings(database_url: str, mqtt_url: str, **ingest: Any) -> Settings:

@@ -1,4 +1,7 @@
-"""`tonle ingest` killed, stopped and starved of its database mid-stream: nothing lost, nothing doubled."""
+"""`tonle ingest` killed, stopped and starved of its database mid-stream.
+
+Nothing is lost, nothing is doubled.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +72,9 @@ class IngestProcess:
 
 @pytest.fixture
 def ingest_process(database_url: str, mqtt_url: str) -> Iterator[IngestProcess]:
-    proc = IngestProcess(database_url, mqtt_url, f"kill-test-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}")
+    proc = IngestProcess(
+        database_url, mqtt_url, f"kill-test-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}"
+    )
     yield proc
     proc.close()
 
@@ -80,10 +85,16 @@ def _stream(site: str) -> list[tuple[str, str]]:
         machine = f"m{seq % 10}"
         base = seq // 10 * PER_MESSAGE
         readings = [
-            {"ts": 1_795_834_800_000 + (base + i) * 1000, "metric": "active_power", "value": float(seq + i)}
+            {
+                "ts": 1_795_834_800_000 + (base + i) * 1000,
+                "metric": "active_power",
+                "value": float(seq + i),
+            }
             for i in range(PER_MESSAGE)
         ]
-        messages.append((f"tonle/v1/{site}/sewing-1/{machine}/telemetry", payload("edge-k", seq, readings)))
+        messages.append(
+            (f"tonle/v1/{site}/sewing-1/{machine}/telemetry", payload("edge-k", seq, readings))
+        )
     return messages
 
 

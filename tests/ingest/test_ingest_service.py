@@ -38,7 +38,10 @@ def test_contract_examples_are_stored_or_dead_lettered_exactly(
     with running_ingester(make_settings(database_url, mqtt_url)):
         publish_all(
             mqtt_url,
-            [(f"tonle/v1/{site_id}/line-{i}/m1/telemetry", p.read_bytes()) for i, p in enumerate(valid)]
+            [
+                (f"tonle/v1/{site_id}/line-{i}/m1/telemetry", p.read_bytes())
+                for i, p in enumerate(valid)
+            ]
             + [(f"tonle/v1/{site_id}/bad/m1/telemetry", p.read_bytes()) for p in invalid],
         )
         wait_until(lambda: _site_readings(conn, site_id) == expected_readings)
@@ -67,7 +70,8 @@ def test_contract_examples_are_stored_or_dead_lettered_exactly(
     stored = {
         (str(line), str(metric)): ts
         for line, metric, ts in conn.execute(
-            "SELECT line, metric, ts FROM telemetry WHERE site = %s AND line IN ('line-1','line-3')",
+            "SELECT line, metric, ts FROM telemetry"
+            " WHERE site = %s AND line IN ('line-1', 'line-3')",
             (site_id,),
         )
     }
@@ -82,16 +86,25 @@ def test_duplicates_are_stored_once_and_seq_gaps_counted(
 ) -> None:
     topic = f"tonle/v1/{site_id}/sewing-1/m07/telemetry"
     readings = [
-        {"ts": f"2026-11-28T03:00:{s:02d}Z", "metric": "active_power", "value": 100.0 + s, "unit": "W"}
+        {
+            "ts": f"2026-11-28T03:00:{s:02d}Z",
+            "metric": "active_power",
+            "value": 100.0 + s,
+            "unit": "W",
+        }
         for s in range(50)
     ]
-    messages = [(topic, payload("edge-a", seq, readings[seq * 10 : seq * 10 + 10])) for seq in range(5)]
+    messages = [
+        (topic, payload("edge-a", seq, readings[seq * 10 : seq * 10 + 10])) for seq in range(5)
+    ]
     # seq 0..4 once, seq 2 and 3 again (a redelivery), then seq 8: 5, 6, 7 missing.
     messages += [messages[2], messages[3]]
     messages.append((topic, payload("edge-a", 8, [readings[0]])))
     with running_ingester(make_settings(database_url, mqtt_url)) as ingester:
         publish_all(mqtt_url, messages)
-        wait_until(lambda: ingester.stats.messages == len(messages) and not ingester._pending.deliveries)
+        wait_until(
+            lambda: ingester.stats.messages == len(messages) and not ingester._pending.deliveries
+        )
     assert _site_readings(conn, site_id) == 50
     assert ingester.stats.readings_duplicate == 21
     health = conn.execute(
@@ -110,33 +123,68 @@ def test_edge_status_is_recorded_from_the_status_topic(
 ) -> None:
     with running_ingester(make_settings(database_url, mqtt_url)):
         publish_all(mqtt_url, [(f"tonle/v1/{site_id}/_edge/gw-1/status", "online")])
-        wait_until(lambda: conn.execute(
-            "SELECT status FROM edges WHERE site = %s", (site_id,)).fetchone() == ("online",))
+        wait_until(
+            lambda: (
+                conn.execute("SELECT status FROM edges WHERE site = %s", (site_id,)).fetchone()
+                == ("online",)
+            )
+        )
         publish_all(
             mqtt_url,
-            [(f"tonle/v1/{site_id}/_edge/gw-1/status", "offline"),
-             (f"tonle/v1/{site_id}/_edge/gw-2/status", "sleeping")],
+            [
+                (f"tonle/v1/{site_id}/_edge/gw-1/status", "offline"),
+                (f"tonle/v1/{site_id}/_edge/gw-2/status", "sleeping"),
+            ],
         )
-        wait_until(lambda: conn.execute(
-            "SELECT status FROM edges WHERE site = %s AND edge_id = 'gw-1'", (site_id,)
-        ).fetchone() == ("offline",))
-        wait_until(lambda: _count(
-            conn, "SELECT count(*) FROM dead_letters WHERE topic LIKE %s", f"%{site_id}/_edge/gw-2%"
-        ) == 1)
+        wait_until(
+            lambda: (
+                conn.execute(
+                    "SELECT status FROM edges WHERE site = %s AND edge_id = 'gw-1'", (site_id,)
+                ).fetchone()
+                == ("offline",)
+            )
+        )
+        wait_until(
+            lambda: (
+                _count(
+                    conn,
+                    "SELECT count(*) FROM dead_letters WHERE topic LIKE %s",
+                    f"%{site_id}/_edge/gw-2%",
+                )
+                == 1
+            )
+        )
 
 
 def test_strict_mode_and_unit_disagreement_go_to_dead_letters(
     database_url: str, mqtt_url: str, conn: psycopg.Connection[tuple[object, ...]], site_id: str
 ) -> None:
     topic = f"tonle/v1/{site_id}/cutting/c1/telemetry"
-    first = payload("edge-b", 0, [{"ts": "2026-11-28T03:00:00Z", "metric": "active_power", "value": 5, "unit": "W"}])
-    in_kw = payload("edge-b", 1, [{"ts": "2026-11-28T03:00:01Z", "metric": "active_power", "value": 5, "unit": "kW"}])
-    future = payload("edge-b", 2, [{"ts": "2099-01-01T00:00:00Z", "metric": "active_power", "value": 5}])
+    first = payload(
+        "edge-b",
+        0,
+        [{"ts": "2026-11-28T03:00:00Z", "metric": "active_power", "value": 5, "unit": "W"}],
+    )
+    in_kw = payload(
+        "edge-b",
+        1,
+        [{"ts": "2026-11-28T03:00:01Z", "metric": "active_power", "value": 5, "unit": "kW"}],
+    )
+    future = payload(
+        "edge-b", 2, [{"ts": "2099-01-01T00:00:00Z", "metric": "active_power", "value": 5}]
+    )
     epoch = payload("edge-b", 3, [{"ts": 0, "metric": "active_power", "value": 5}])
     with running_ingester(make_settings(database_url, mqtt_url)):
         publish_all(mqtt_url, [(topic, first), (topic, in_kw), (topic, future), (topic, epoch)])
-        wait_until(lambda: _count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", topic) == 3)
-    reasons = [r for (r,) in conn.execute("SELECT reason FROM dead_letters WHERE topic = %s ORDER BY id", (topic,))]
+        wait_until(
+            lambda: _count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", topic) == 3
+        )
+    reasons = [
+        r
+        for (r,) in conn.execute(
+            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY id", (topic,)
+        )
+    ]
     assert "registered in 'W'" in str(reasons[0])
     assert "ahead of the ingester's clock" in str(reasons[1])
     assert "gateway clock not set" in str(reasons[2])
@@ -144,10 +192,19 @@ def test_strict_mode_and_unit_disagreement_go_to_dead_letters(
 
     strict_topic = f"tonle/v1/{site_id}/cutting/c2/telemetry"
     with running_ingester(make_settings(database_url, mqtt_url, strict=True)):
-        publish_all(mqtt_url, [(strict_topic, first), (topic, first.replace("03:00:00", "03:00:09"))])
-        wait_until(lambda: _count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", strict_topic) == 1)
+        publish_all(
+            mqtt_url, [(strict_topic, first), (topic, first.replace("03:00:00", "03:00:09"))]
+        )
+        wait_until(
+            lambda: (
+                _count(conn, "SELECT count(*) FROM dead_letters WHERE topic = %s", strict_topic)
+                == 1
+            )
+        )
         wait_until(lambda: _site_readings(conn, site_id) == 2)
-    (reason,) = conn.execute("SELECT reason FROM dead_letters WHERE topic = %s", (strict_topic,)).fetchone() or ("",)
+    (reason,) = conn.execute(
+        "SELECT reason FROM dead_letters WHERE topic = %s", (strict_topic,)
+    ).fetchone() or ("",)
     assert "unknown sensor" in str(reason) and "strict" in str(reason)
     assert _count(conn, "SELECT count(*) FROM machines WHERE machine = 'c2'") == 0
 
@@ -157,19 +214,27 @@ def test_rollups_follow_the_readings(
 ) -> None:
     topic = f"tonle/v1/{site_id}/utilities/main-meter/telemetry"
     readings = [
-        {"ts": f"2026-11-28T04:{m:02d}:{s:02d}Z", "metric": "voltage", "value": float(220 + m), "unit": "V"}
-        for m in range(3) for s in (0, 30)
+        {
+            "ts": f"2026-11-28T04:{m:02d}:{s:02d}Z",
+            "metric": "voltage",
+            "value": float(220 + m),
+            "unit": "V",
+        }
+        for m in range(3)
+        for s in (0, 30)
     ]
     with running_ingester(make_settings(database_url, mqtt_url)) as ingester:
         publish_all(mqtt_url, [(topic, payload("edge-c", 0, readings))])
         wait_until(lambda: _site_readings(conn, site_id) == 6)
         ingester._next_refresh = 0  # refresh at the next turn of the loop
-        wait_until(lambda: _count(
-            conn, "SELECT count(*) FROM telemetry_1m WHERE site = %s", site_id) == 3)
+        wait_until(
+            lambda: _count(conn, "SELECT count(*) FROM telemetry_1m WHERE site = %s", site_id) == 3
+        )
     rows = conn.execute(
         "SELECT n, avg FROM telemetry_1m WHERE site = %s ORDER BY ts", (site_id,)
     ).fetchall()
     assert rows == [(2, 220.0), (2, 221.0), (2, 222.0)]
-    hour = conn.execute("SELECT n, min, max FROM telemetry_1h WHERE site = %s", (site_id,)).fetchone()
+    hour = conn.execute(
+        "SELECT n, min, max FROM telemetry_1h WHERE site = %s", (site_id,)
+    ).fetchone()
     assert hour == (6, 220.0, 222.0)
-

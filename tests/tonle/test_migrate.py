@@ -16,7 +16,11 @@ from tonle.settings import DbSettings
 
 def _timescaledb_sql() -> dict[str, str]:
     folder = resources.files("tonle.db").joinpath("sql")
-    return {f.name: f.read_text("utf-8") for f in folder.iterdir() if f.name.endswith(".timescaledb.sql")}
+    return {
+        f.name: f.read_text("utf-8")
+        for f in folder.iterdir()
+        if f.name.endswith(".timescaledb.sql")
+    }
 
 
 def test_timescaledb_sql_parses_and_uses_the_expected_features() -> None:
@@ -26,8 +30,14 @@ def test_timescaledb_sql_parses_and_uses_the_expected_features() -> None:
     bound = re.sub(r"%\((\w+)\)s", "7", text)  # the migrator binds these
     statements = pglast.parse_sql(bound)
     assert len(statements) == 13
-    for feature in ["create_hypertable", "INTERVAL '1 day'", "timescaledb.continuous",
-                    "add_continuous_aggregate_policy", "add_compression_policy", "add_retention_policy"]:
+    for feature in [
+        "create_hypertable",
+        "INTERVAL '1 day'",
+        "timescaledb.continuous",
+        "add_continuous_aggregate_policy",
+        "add_compression_policy",
+        "add_retention_policy",
+    ]:
         assert feature in text
     assert timescaledb_policies() == files["policies.timescaledb.sql"]
 
@@ -48,12 +58,17 @@ def test_migrate_is_idempotent_and_records_version_and_mode(empty_database_url: 
     again = migrate(empty_database_url, create_database=False)
     assert again.applied == [] and again.version == first.version == 3
     with psycopg.connect(empty_database_url) as conn:
-        assert conn.execute("SELECT value FROM tonle_meta WHERE key = 'storage_mode'").fetchone() == ("native",)
+        assert conn.execute(
+            "SELECT value FROM tonle_meta WHERE key = 'storage_mode'"
+        ).fetchone() == ("native",)
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (3,)
-        columns = [c.name for c in conn.execute("SELECT * FROM telemetry LIMIT 0").description or []]
+        columns = [
+            c.name for c in conn.execute("SELECT * FROM telemetry LIMIT 0").description or []
+        ]
         assert columns == ["ts", "site", "line", "machine", "metric", "unit", "value"]
         value_type = conn.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_name = 'readings' AND column_name = 'value'"
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'readings' AND column_name = 'value'"
         ).fetchone()
         assert value_type == ("double precision",)
     with pytest.raises(StoreError, match="set up in native mode"):

@@ -199,7 +199,6 @@ def edge(
 ) -> None:
     """Run the edge agent: sample its sources, spool to disk, publish over MQTT."""
     from edge.agent import run_agent
-
     from edge.config import load_config
 
     _setup_logging("INFO")
@@ -258,7 +257,7 @@ def simulate(
         )
     except TonleError as exc:
         raise _fail(exc) from None
-    typer.echo(json.dumps(result))
+    typer.echo(json.dumps(result.summary()))
 
 
 # --------------------------------------------------------------------- broker

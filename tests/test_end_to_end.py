@@ -117,7 +117,8 @@ def test_broker_outage_is_bridged_by_the_spool(
     assert stored() == expected
     with psycopg.connect(database_url) as conn:
         gaps, buffered = conn.execute(
-            "SELECT gaps, buffered_messages FROM edge_health WHERE site = %s AND edge_id = 'outage-edge'",
+            "SELECT gaps, buffered_messages FROM edge_health"
+            " WHERE site = %s AND edge_id = 'outage-edge'",
             (source.site,),
         ).fetchone() or (None, None)
     assert gaps == 0

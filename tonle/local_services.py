@@ -84,6 +84,9 @@ class LocalBroker:
         )
         if mosquitto and self.prefer == "mosquitto":
             self.kind = "mosquitto"
+            # Started as root, Mosquitto drops to its own user; it must still be able to
+            # write its persistence file here, or sessions are lost across a restart.
+            self.workdir.chmod(0o777)
             conf = self.workdir / "mosquitto.conf"
             conf.write_text(
                 "\n".join(

@@ -43,7 +43,9 @@ class AgentStats:
 
     Counts are of messages unless named ``readings_``. ``acked`` includes the
     messages the broker refused (``rejected_messages``, MQTT 5 only), which are
-    logged and not retried. ``pending`` is what waits in the spool, in flight
+    logged and not retried. ``unrouted_messages`` counts PUBACKs that said no
+    subscriber took the message; those stay in the spool and are sent again.
+    ``pending`` is what waits in the spool, in flight
     included; ``dropped_*`` count what the full spool discarded, over its lifetime.
     """
 
@@ -56,6 +58,7 @@ class AgentStats:
     acked: int
     acked_readings: int
     rejected_messages: int
+    unrouted_messages: int
     pending: int
     inflight: int
     dropped_messages: int
@@ -165,6 +168,8 @@ class EdgeAgent:
                 edge_id=config.edge_id,
                 max_inflight=config.publish.max_inflight,
                 high_water_messages=config.publish.high_water_messages,
+                keep_unrouted=config.publish.keep_unrouted,
+                unrouted_retry_max_s=config.publish.unrouted_retry_max_s,
             )
         except BaseException:
             spool.close()
@@ -274,6 +279,7 @@ class EdgeAgent:
             acked=publisher.acked if publisher else 0,
             acked_readings=publisher.acked_readings if publisher else 0,
             rejected_messages=publisher.rejected if publisher else 0,
+            unrouted_messages=publisher.unrouted if publisher else 0,
             pending=spool.messages if spool is not None else 0,
             inflight=publisher.inflight if publisher else 0,
             dropped_messages=counts.dropped_messages if counts else 0,

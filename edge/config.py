@@ -162,6 +162,13 @@ class PublishConfig(_Section):
         description="pause sources while this many messages wait in the spool",
     )
     drain_timeout_s: float = Field(default=5.0, ge=0, description="wait for acks on stop")
+    keep_unrouted: bool = Field(
+        default=True,
+        description="keep and resend messages the broker says no subscriber took",
+    )
+    unrouted_retry_max_s: float = Field(
+        default=60.0, gt=0, description="longest wait before resending such messages"
+    )
 
 
 class SimulatorSourceConfig(_Section):

@@ -33,6 +33,9 @@ from tonle.settings import BrokerAddress
 
 log = logging.getLogger(__name__)
 
+# PUBACK reason 0x10: the broker took the message but nobody subscribes to it (no
+# ingester, or a broker restarted without restoring a shared subscription).
+NO_MATCHING_SUBSCRIBERS = 0x10
 # CONNACK reasons that no amount of retrying will fix: the configuration must change.
 # 0x84 unsupported protocol version, 0x85 client id not valid, 0x86 bad user name or
 # password, 0x87 not authorized, 0x8A banned, 0x8C bad authentication method.
@@ -76,6 +79,7 @@ class Acked:
     mid: int
     ok: bool
     reason: str
+    unrouted: bool = False  # MQTT 5 reason 0x10: accepted, but no subscriber took it
 
 
 LinkEvent = Connected | Refused | Disconnected | Unreachable | Acked
@@ -250,7 +254,14 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._events.put(Acked(mid=mid, ok=not reason_code.is_failure, reason=str(reason_code)))
+        self._events.put(
+            Acked(
+                mid=mid,
+                ok=not reason_code.is_failure,
+                reason=str(reason_code),
+                unrouted=reason_code.value == NO_MATCHING_SUBSCRIBERS,
+            )
+        )
 
     def _set_reconnect_delay(self, delay_s: float) -> None:
         # paho waits whole seconds between attempts; its own doubling is replaced by

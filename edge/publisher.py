@@ -8,6 +8,12 @@ arrives. When the connection drops it publishes nothing new; paho resends what w
 in flight when it reconnects, and the publisher carries on after the last seq it
 handed over, so nothing is sent twice by us.
 
+A PUBACK saying "no matching subscribers" (MQTT 5 reason 0x10) means the broker took
+the message and threw it away: no ingester was subscribed, or the broker restarted
+without restoring the ingester's shared subscription. Such a message stays in the spool
+and is sent again, as a replay, after a growing pause; nothing is lost while nobody
+listens.
+
 ``buffered`` marks a message that waited for the broker: spooled while it was known
 to be away (a connection attempt had failed or the connection had dropped), waiting
 in the spool when the connection dropped, or left over from an earlier run. What is
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _FETCH_LIMIT = 500  # spool rows read per query
 _IDLE_WAIT_S = 0.5
+_UNROUTED_FIRST_RETRY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,8 @@ class Publisher:
         max_inflight: the most messages unacknowledged at once (lowered to the
             broker's Receive Maximum when it announces one).
         high_water_messages: sources pause while the spool holds more than this.
+        keep_unrouted: keep and resend messages that reached no subscriber.
+        unrouted_retry_max_s: the longest pause before resending them.
     """
 
     def __init__(
@@ -75,6 +84,8 @@ class Publisher:
         edge_id: str,
         max_inflight: int = 1000,
         high_water_messages: int = 10_000,
+        keep_unrouted: bool = True,
+        unrouted_retry_max_s: float = 60.0,
     ) -> None:
         self.spool = spool
         self.link = link
@@ -86,6 +97,11 @@ class Publisher:
         self._window = max_inflight
         self._inflight: dict[int, _InFlight] = {}
         self._cursor = -1  # the highest seq handed to paho
+        self.keep_unrouted = keep_unrouted
+        self._unrouted_retry_max_s = unrouted_retry_max_s
+        self._unrouted: dict[int, int] = {}  # seq -> readings, kept for a resend
+        self._unrouted_delay_s = _UNROUTED_FIRST_RETRY_S
+        self._unrouted_retry_at: float | None = None
         self._closing_deadline_s: float | None = None
         self._thread = threading.Thread(target=self._run, name="edge-publisher", daemon=True)
         self._unreachable_logged = False
@@ -97,6 +113,7 @@ class Publisher:
         self.acked = 0
         self.acked_readings = 0
         self.rejected = 0
+        self.unrouted = 0
         self.connects = 0
 
     # ----------------------------------------------------------- other threads
@@ -186,9 +203,14 @@ class Publisher:
                 done = self._inflight.pop(event.mid, None)
                 if done is None:
                     continue  # a status message
+                if event.unrouted and self.keep_unrouted:
+                    self._keep_unrouted(done)
+                    continue
                 if not event.ok:
                     self.rejected += 1
                     log.warning("the broker refused message seq %d: %s", done.seq, event.reason)
+                elif not self._unrouted:
+                    self._unrouted_delay_s = _UNROUTED_FIRST_RETRY_S
                 self.acked += 1
                 self.acked_readings += done.readings
                 acked_seqs.append(done.seq)
@@ -208,6 +230,39 @@ class Publisher:
                 self._closing_deadline_s = event.deadline_s
         if acked_seqs:
             self.spool.ack(acked_seqs)
+
+    def _keep_unrouted(self, done: _InFlight) -> None:
+        """Keep a message no subscriber took, and schedule its resend."""
+        self.unrouted += 1
+        self._unrouted[done.seq] = done.readings
+        if self._unrouted_retry_at is None:
+            self._unrouted_retry_at = time.monotonic() + self._unrouted_delay_s
+            log.warning(
+                "the broker has no subscriber for this edge's messages (is `tonle ingest` "
+                "running?); keeping them in the spool, resending in %.0f s",
+                self._unrouted_delay_s,
+            )
+
+    def _resend_unrouted(self) -> None:
+        """Resend kept messages, oldest first, once their pause is over."""
+        if self._unrouted_retry_at is None or time.monotonic() < self._unrouted_retry_at:
+            return
+        for seq in sorted(self._unrouted):
+            if len(self._inflight) >= self._window:
+                return  # the rest go when acknowledgements make room
+            readings = self._unrouted.pop(seq)
+            found = self.spool.pending(after_seq=seq - 1, limit=1)
+            if not found or found[0].seq != seq:
+                continue  # dropped from a full spool meanwhile
+            mid = self.link.publish(found[0].topic, found[0].envelope(self.edge_id, buffered=True))
+            if mid is None:
+                self._unrouted[seq] = readings
+                return
+            self._inflight[mid] = _InFlight(seq, readings)
+            self.published += 1
+            self.buffered_published += 1
+        self._unrouted_retry_at = None
+        self._unrouted_delay_s = min(self._unrouted_retry_max_s, self._unrouted_delay_s * 2)
 
     def _on_connected(self, event: Connected) -> None:
         self._window = self.max_inflight
@@ -271,6 +326,7 @@ class Publisher:
     def _fill_window(self) -> None:
         if not self.connected:
             return
+        self._resend_unrouted()
         while (room := self._window - len(self._inflight)) > 0:
             messages = self.spool.pending(after_seq=self._cursor, limit=min(room, _FETCH_LIMIT))
             if not messages:

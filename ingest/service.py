@@ -4,6 +4,10 @@ At-least-once end to end, stored exactly once: a message is acknowledged only af
 the transaction holding it has committed, and the unique key absorbs redeliveries.
 When PostgreSQL is unreachable the loop stops acknowledging and retries with capped,
 jittered backoff; the broker holds what is not acknowledged, so nothing is lost.
+
+Two stages overlap: the calling thread decodes messages and assembles the next batch
+while a writer thread commits the previous one (at most one batch waits between them),
+so Python's decoding and PostgreSQL's work run side by side.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import psycopg
 
 from ingest.decode import Decoded, EdgeStatus, Incoming, Limits, Rejected, Telemetry, decode
 from ingest.mqtt import Delivery, IngestClient
-from ingest.store import Batch, BatchRefused, SensorKey, Store
+from ingest.store import Batch, BatchRefused, SensorKey, Store, WriteResult
 from tonle.db.maintenance import apply_retention, refresh_rollups
 from tonle.errors import StoreError
 from tonle.settings import Settings
@@ -29,6 +33,8 @@ from tonle.settings import Settings
 log = logging.getLogger(__name__)
 
 _RETENTION_EVERY_S = 3_600.0
+_REPORT_EVERY_S = 10.0
+_GIVE_UP_WHEN_STOPPING_AFTER = 2  # failed attempts; then exit leaving the batch unacknowledged
 
 
 @dataclass
@@ -47,7 +53,7 @@ class IngestStats:
 
 @dataclass
 class _Pending:
-    """The batch being assembled, and the deliveries it will acknowledge."""
+    """A batch being assembled or committed, and the deliveries it will acknowledge."""
 
     batch: Batch = field(default_factory=Batch)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -56,13 +62,17 @@ class _Pending:
 
 
 def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
-    """Capped exponential backoff with full jitter: 0.5, 1, 2, 4 … s, at most ``cap_s``."""
+    """Capped exponential backoff with jitter: about 0.5, 1, 2, 4 … s, at most ``cap_s``."""
     ceiling = min(cap_s, 0.5 * 2 ** min(attempt, 16))
     return rng.uniform(ceiling / 2, ceiling)
 
 
 class Ingester:
-    """Runs the loop in the calling thread until :meth:`stop` is called."""
+    """Runs the decode stage in the calling thread and the commit stage in a thread of its own.
+
+    Call :meth:`run` to consume until :meth:`stop` is called (from another thread or a
+    signal handler); it flushes and acknowledges what it holds before returning.
+    """
 
     def __init__(self, settings: Settings, *, client: IngestClient | None = None) -> None:
         self._settings = settings
@@ -72,11 +82,14 @@ class Ingester:
             min_ts=datetime(self._cfg.min_year, 1, 1, tzinfo=UTC),
         )
         self.client = client or IngestClient(settings.broker, self._cfg)
-        self.store = Store(settings.database_url)
+        self.registry = Store(settings.database_url)  # decode stage: sensor look-ups
+        self.store = Store(settings.database_url)  # commit stage: batches and upkeep
         self.stats = IngestStats()
         self._stop = threading.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._pending = _Pending()
+        self._handoff: queue.Queue[_Pending | None] = queue.Queue(maxsize=1)
+        self._writer_error: BaseException | None = None
         self._next_refresh = 0.0
         self._next_retention = 0.0
 
@@ -84,39 +97,28 @@ class Ingester:
         """Ask the loop to flush what it holds, acknowledge it, and return."""
         self._stop.set()
 
+    # --------------------------------------------------------------- decode stage
+
     def run(self) -> IngestStats:
         """Consume until stopped; return the totals."""
-        self._connect_store()
+        self._connect(self.store)
+        self._connect(self.registry)
+        writer = threading.Thread(target=self._write_loop, name="ingest-writer")
+        writer.start()
         self.client.start()
-        last_report = time.monotonic()
-        reported = 0
         try:
-            while not self._stop.is_set():
-                if self.client.fatal is not None:
-                    raise self.client.fatal
-                self._consume(timeout_s=self._time_left_s())
-                if self._due():
-                    self._flush()
-                self._upkeep()
-                if time.monotonic() - last_report >= 10:
-                    rate = (self.stats.readings_stored - reported) / (
-                        time.monotonic() - last_report
-                    )
-                    log.info(
-                        "stored %d readings (%.0f/s), %d duplicates, %d dead letters, %d messages",
-                        self.stats.readings_stored,
-                        rate,
-                        self.stats.readings_duplicate,
-                        self.stats.dead_letters,
-                        self.stats.messages,
-                    )
-                    last_report, reported = time.monotonic(), self.stats.readings_stored
+            self._decode_loop()
             # Stopping: take what was already delivered, commit it, acknowledge it.
             self._consume(timeout_s=0.0, drain=True)
-            self._flush(give_up_on_stop=True)
+            self._hand_off()
         finally:
+            self._stop.set()
+            self._finish_writer(writer)
             self.client.stop()
             self.store.close()
+            self.registry.close()
+        if self._writer_error is not None:
+            raise self._writer_error
         log.info(
             "stopped: %d messages, %d readings stored, %d duplicates, %d dead letters",
             self.stats.messages,
@@ -126,7 +128,28 @@ class Ingester:
         )
         return self.stats
 
-    # ------------------------------------------------------------------ stages
+    def _decode_loop(self) -> None:
+        last_report, reported = time.monotonic(), 0
+        while not self._stop.is_set():
+            if self.client.fatal is not None:
+                raise self.client.fatal
+            if self._writer_error is not None:
+                return
+            self._consume(timeout_s=self._time_left_s())
+            if self._due():
+                self._hand_off()
+            now = time.monotonic()
+            if now - last_report >= _REPORT_EVERY_S:
+                stored = self.stats.readings_stored
+                log.info(
+                    "stored %d readings (%.0f/s), %d duplicates, %d dead letters, %d messages",
+                    stored,
+                    (stored - reported) / (now - last_report),
+                    self.stats.readings_duplicate,
+                    self.stats.dead_letters,
+                    self.stats.messages,
+                )
+                last_report, reported = now, stored
 
     def _time_left_s(self) -> float:
         if not self._pending.deliveries:
@@ -148,15 +171,29 @@ class Ingester:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                delivery = self.client.deliveries.get(
-                    timeout=max(0.0, deadline - time.monotonic()) if not drain else None,
-                    block=not drain,
-                )
+                if drain:
+                    delivery = self.client.deliveries.get(block=False)
+                else:
+                    delivery = self.client.deliveries.get(
+                        timeout=max(0.0, deadline - time.monotonic())
+                    )
             except queue.Empty:
                 return
             self._add(delivery)
             if not drain and self._pending.readings >= self._cfg.batch_size:
                 return
+
+    def _hand_off(self) -> None:
+        """Give the pending batch to the writer, waiting while it commits the previous one."""
+        pending, self._pending = self._pending, _Pending()
+        if not pending.deliveries:
+            return
+        while self._writer_error is None:
+            try:
+                self._handoff.put(pending, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def _add(self, delivery: Delivery) -> None:
         pending = self._pending
@@ -169,28 +206,26 @@ class Ingester:
         if isinstance(decoded, Telemetry):
             decoded = self._resolve(decoded, message)
         if isinstance(decoded, Rejected):
-            self._dead_letter(message, decoded.reason)
+            pending.batch.dead_letters.append(
+                (message.received_at, message.topic, message.payload, decoded.reason)
+            )
+            log.warning("dead letter from %s: %s", message.topic, decoded.reason)
         elif isinstance(decoded, EdgeStatus):
             pending.batch.statuses.append(
                 (decoded.site, decoded.edge_id, decoded.status, decoded.at)
             )
 
     def _resolve(self, telemetry: Telemetry, message: Incoming) -> Telemetry | Rejected:
-        """Map readings to sensor ids, registering new sensors unless strict."""
+        """Map readings to sensor ids (registering new sensors unless strict); add the rows."""
         site, line, machine = telemetry.site, telemetry.line, telemetry.machine
         wanted: dict[SensorKey, str | None] = {}
         for reading in telemetry.payload.readings:
             key = (site, line, machine, reading.metric)
             wanted[key] = wanted.get(key) or reading.unit
-        try:
-            self.store.register(wanted.items(), create=not self._cfg.strict)
-        except StoreError:
-            # The batch write will meet the same outage and retry; register again then.
-            self._retry_store()
-            self.store.register(wanted.items(), create=not self._cfg.strict)
-        ids: dict[SensorKey, int] = {}
+        self._register(wanted)
+        ids: dict[str, int] = {}
         for key, unit in wanted.items():
-            sensor = self.store.known(key)
+            sensor = self.registry.known(key)
             if sensor is None:
                 return Rejected(
                     message.topic,
@@ -204,13 +239,12 @@ class Ingester:
                     f"metric {key[3]} arrives in {unit!r} but the sensor is registered in "
                     f"{sensor.unit!r}",
                 )
-            ids[key] = sensor.id
-        rows = self._pending.batch.rows
-        for reading in telemetry.payload.readings:
-            rows.append((reading.ts, ids[(site, line, machine, reading.metric)], reading.value))
+            ids[key[3]] = sensor.id
         payload = telemetry.payload
-        self._pending.readings += len(payload.readings)
-        self._pending.batch.messages.append(
+        pending = self._pending
+        pending.batch.rows.extend((r.ts, ids[r.metric], r.value) for r in payload.readings)
+        pending.readings += len(payload.readings)
+        pending.batch.messages.append(
             (
                 site,
                 payload.edge,
@@ -222,17 +256,51 @@ class Ingester:
         )
         return telemetry
 
-    def _dead_letter(self, message: Incoming, reason: str) -> None:
-        self._pending.batch.dead_letters.append(
-            (message.received_at, message.topic, message.payload, reason)
-        )
-        log.warning("dead letter from %s: %s", message.topic, reason)
+    def _register(self, wanted: dict[SensorKey, str | None]) -> None:
+        """Register sensors, waiting out a database outage (nothing is acknowledged meanwhile)."""
+        attempt = 0
+        while True:
+            try:
+                self.registry.register(wanted.items(), create=not self._cfg.strict)
+                return
+            except StoreError as exc:
+                if self._stop.is_set():
+                    raise  # stopping: nothing of the pending batch was acknowledged
+                delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
+                log.warning("%s; retrying in %.1f s (nothing acknowledged)", exc, delay)
+                attempt += 1
+                time.sleep(delay)
+                self._reconnect_quietly(self.registry)
 
-    def _flush(self, *, give_up_on_stop: bool = False) -> None:
-        """Commit the pending batch (retrying until it commits), then acknowledge it."""
-        pending = self._pending
-        if not pending.deliveries:
-            return
+    # --------------------------------------------------------------- commit stage
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    pending = self._handoff.get(timeout=1.0)
+                except queue.Empty:
+                    self._upkeep()
+                    continue
+                if pending is None:
+                    return
+                self._commit(pending)
+                self._upkeep()
+        except BaseException as exc:  # handed to the decode stage, which re-raises it
+            log.exception("the ingest writer failed")
+            self._writer_error = exc
+
+    def _finish_writer(self, writer: threading.Thread) -> None:
+        while writer.is_alive():
+            try:
+                self._handoff.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        writer.join()
+
+    def _commit(self, pending: _Pending) -> None:
+        """Commit one batch (retrying until it commits), then acknowledge its messages."""
         attempt = 0
         while True:
             try:
@@ -248,30 +316,32 @@ class Ingester:
                         for d in pending.deliveries
                     ]
                 )
-                pending.readings = 0
             except StoreError as exc:
                 self.stats.store_failures += 1
-                if give_up_on_stop and self._stop.is_set() and attempt >= 2:
+                if self._stop.is_set() and attempt >= _GIVE_UP_WHEN_STOPPING_AFTER:
                     log.error(
-                        "stopping with %d messages unacknowledged: %s", len(pending.deliveries), exc
+                        "stopping with %d messages unacknowledged (the broker keeps them): %s",
+                        len(pending.deliveries),
+                        exc,
                     )
-                    self._pending = _Pending()
                     return
                 delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
                 log.warning("%s; retrying in %.1f s (nothing acknowledged)", exc, delay)
                 attempt += 1
                 time.sleep(delay)
-                self._reconnect_quietly()
+                self._reconnect_quietly(self.store)
+        self._count(result, pending.batch)
+        for delivery in pending.deliveries:
+            if not self.client.ack(delivery):
+                self.stats.acks_skipped += 1
+
+    def _count(self, result: WriteResult, batch: Batch) -> None:
         self.stats.batches += 1
         self.stats.readings_stored += result.readings_stored
         self.stats.readings_duplicate += result.readings_duplicate
         self.stats.dead_letters += result.dead_letters
-        for _, _, _, reason in pending.batch.dead_letters:
+        for _, _, _, reason in batch.dead_letters:
             self.stats.dead_letter_reasons[reason.split(":")[0][:60]] += 1
-        for delivery in pending.deliveries:
-            if not self.client.ack(delivery):
-                self.stats.acks_skipped += 1
-        self._pending = _Pending()
 
     def _upkeep(self) -> None:
         """Native mode: keep roll-ups current and apply retention, between batches."""
@@ -287,43 +357,27 @@ class Ingester:
         except (StoreError, psycopg.Error) as exc:
             log.warning("roll-up refresh failed (will retry): %s", exc)
 
-    # ------------------------------------------------------------- connections
+    # ---------------------------------------------------------------- connections
 
-    def _connect_store(self) -> None:
+    def _connect(self, store: Store) -> None:
         attempt = 0
         while True:
             try:
-                self.store.connect()
+                store.connect()
                 return
             except StoreError as exc:
-                if "tonle db migrate" in str(exc):
-                    raise
-                if self._stop.is_set():
+                if "tonle db migrate" in str(exc) or self._stop.is_set():
                     raise
                 delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 attempt += 1
                 time.sleep(delay)
 
-    def _reconnect_quietly(self) -> None:
+    def _reconnect_quietly(self, store: Store) -> None:
         try:
-            self.store.connect()
+            store.connect()
         except StoreError as exc:
             log.debug("still no PostgreSQL: %s", exc)
-
-    def _retry_store(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                self.store.connect()
-                return
-            except StoreError as exc:
-                if self._stop.is_set():
-                    raise  # stopping: nothing of the pending batch was acknowledged
-                delay = backoff_s(attempt, self._cfg.backoff_max_s, self._rng)
-                log.warning("%s; retrying in %.1f s (nothing acknowledged)", exc, delay)
-                attempt += 1
-                time.sleep(delay)
 
 
 def stop_when_set(event: threading.Event, ingester: Ingester) -> threading.Thread:

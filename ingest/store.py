@@ -214,8 +214,9 @@ class Store:
                 )
                 for site, line, machine, metric, sid, unit in self.conn.execute(_LOAD_SENSORS)
             }
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"lost PostgreSQL while registering sensors: {exc}") from exc
+        except psycopg.Error as exc:
+            self.close()  # a fresh connection on the next try
+            raise StoreError(f"could not register sensors: {exc}") from exc
 
     # --------------------------------------------------------------------- write
 

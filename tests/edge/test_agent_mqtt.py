@@ -212,3 +212,28 @@ def test_bad_credentials_stop_the_agent_with_a_clear_error(tmp_path: Path, site_
             timer.cancel()
             timer.join()
         assert not stop.is_set(), "the agent gave up on its own, not on the timer"
+
+
+def test_messages_no_subscriber_took_stay_in_the_spool_until_one_does(
+    tmp_path: Path, private_broker: LocalBroker, site_id: str, collector: Collect
+) -> None:
+    # A broker of its own: the session broker keeps other tests' persistent sessions.
+    mqtt_url = private_broker.url
+    config = make_config(tmp_path, mqtt_url, site_id, publish={"unrouted_retry_max_s": 1})
+    agent = EdgeAgent(config, sources=[CountingSource(200, machines=2)]).start()
+    try:
+        assert agent.wait_sources_done(10)
+        # The broker acknowledges each message with "no matching subscribers":
+        # nothing is deleted from the spool.
+        wait_for(lambda: agent.stats.unrouted_messages >= 4)
+        assert agent.stats.pending == 4
+        assert agent.stats.acked == 0
+        watch = collector(mqtt_url, [telemetry_filter(site_id)])
+        assert agent.wait_drained(15)
+    finally:
+        stats = agent.stop()
+    assert (stats.acked, stats.acked_readings, stats.pending) == (4, 200, 0)
+    wait_for(lambda: len(unique_by_seq(watch.payloads())) == 4)
+    resent = unique_by_seq(watch.payloads())
+    assert sorted(p.seq for p in resent) == [0, 1, 2, 3]
+    assert all(p.buffered for p in resent)

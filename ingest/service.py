@@ -7,7 +7,9 @@ jittered backoff; the broker holds what is not acknowledged, so nothing is lost.
 
 Two stages overlap: the calling thread decodes messages and assembles the next batch
 while a writer thread commits the previous one (at most one batch waits between them),
-so Python's decoding and PostgreSQL's work run side by side.
+so Python's decoding and PostgreSQL's work run side by side. On plain PostgreSQL a third
+thread keeps the roll-ups current and applies retention, on a connection of its own, so
+upkeep never holds up a commit.
 """
 
 from __future__ import annotations
@@ -83,19 +85,24 @@ class Ingester:
         )
         self.client = client or IngestClient(settings.broker, self._cfg)
         self.registry = Store(settings.database_url)  # decode stage: sensor look-ups
-        self.store = Store(settings.database_url)  # commit stage: batches and upkeep
+        self.store = Store(settings.database_url)  # commit stage: batches
+        self.upkeep_store = Store(settings.database_url)  # roll-ups and retention
         self.stats = IngestStats()
         self._stop = threading.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._pending = _Pending()
         self._handoff: queue.Queue[_Pending | None] = queue.Queue(maxsize=1)
         self._writer_error: BaseException | None = None
-        self._next_refresh = 0.0
-        self._next_retention = 0.0
+        self._upkeep_wake = threading.Event()
 
     def stop(self) -> None:
         """Ask the loop to flush what it holds, acknowledge it, and return."""
         self._stop.set()
+        self._upkeep_wake.set()
+
+    def refresh_soon(self) -> None:
+        """Refresh the roll-ups now rather than at the next interval (native mode)."""
+        self._upkeep_wake.set()
 
     # --------------------------------------------------------------- decode stage
 
@@ -105,6 +112,9 @@ class Ingester:
         self._connect(self.registry)
         writer = threading.Thread(target=self._write_loop, name="ingest-writer")
         writer.start()
+        upkeep = threading.Thread(target=self._upkeep_loop, name="ingest-upkeep")
+        if self.store.mode == "native":
+            upkeep.start()
         self.client.start()
         try:
             self._decode_loop()
@@ -112,11 +122,14 @@ class Ingester:
             self._consume(timeout_s=0.0, drain=True)
             self._hand_off()
         finally:
-            self._stop.set()
+            self.stop()
             self._finish_writer(writer)
+            if upkeep.ident is not None:
+                upkeep.join()
             self.client.stop()
             self.store.close()
             self.registry.close()
+            self.upkeep_store.close()
         if self._writer_error is not None:
             raise self._writer_error
         log.info(
@@ -277,15 +290,10 @@ class Ingester:
     def _write_loop(self) -> None:
         try:
             while True:
-                try:
-                    pending = self._handoff.get(timeout=1.0)
-                except queue.Empty:
-                    self._upkeep()
-                    continue
+                pending = self._handoff.get()
                 if pending is None:
                     return
                 self._commit(pending)
-                self._upkeep()
         except BaseException as exc:  # handed to the decode stage, which re-raises it
             log.exception("the ingest writer failed")
             self._writer_error = exc
@@ -343,19 +351,25 @@ class Ingester:
         for _, _, _, reason in batch.dead_letters:
             self.stats.dead_letter_reasons[reason.split(":")[0][:60]] += 1
 
-    def _upkeep(self) -> None:
-        """Native mode: keep roll-ups current and apply retention, between batches."""
-        now = time.monotonic()
-        if now < self._next_refresh or self.store.mode != "native":
-            return
-        self._next_refresh = now + self._settings.db.rollup_refresh_s
-        try:
-            refresh_rollups(self.store.conn)
-            if now >= self._next_retention:
-                self._next_retention = now + _RETENTION_EVERY_S
-                apply_retention(self.store.conn, self._settings.db.retention_days)
-        except (StoreError, psycopg.Error) as exc:
-            log.warning("roll-up refresh failed (will retry): %s", exc)
+    # ------------------------------------------------------------------- upkeep
+
+    def _upkeep_loop(self) -> None:
+        """Native mode: keep roll-ups current and apply retention, until stopped."""
+        next_retention = 0.0
+        while not self._stop.is_set():
+            try:
+                if not self.upkeep_store.connected:
+                    self.upkeep_store.connect()
+                while refresh_rollups(self.upkeep_store.conn) and not self._stop.is_set():
+                    pass
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + _RETENTION_EVERY_S
+                    apply_retention(self.upkeep_store.conn, self._settings.db.retention_days)
+            except (StoreError, psycopg.Error) as exc:
+                log.warning("roll-up refresh failed (will retry): %s", exc)
+                self.upkeep_store.close()
+            self._upkeep_wake.wait(self._settings.db.rollup_refresh_s)
+            self._upkeep_wake.clear()
 
     # ---------------------------------------------------------------- connections
 

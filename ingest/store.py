@@ -162,6 +162,11 @@ class Store:
             self._conn = None
 
     @property
+    def connected(self) -> bool:
+        """True while the connection is open (it may still have broken underneath)."""
+        return self._conn is not None and not self._conn.closed
+
+    @property
     def conn(self) -> psycopg.Connection[tuple[object, ...]]:
         """The live connection; raise StoreError if there is none."""
         if self._conn is None or self._conn.closed:

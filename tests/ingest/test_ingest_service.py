@@ -226,7 +226,7 @@ def test_rollups_follow_the_readings(
     with running_ingester(make_settings(database_url, mqtt_url)) as ingester:
         publish_all(mqtt_url, [(topic, payload("edge-c", 0, readings))])
         wait_until(lambda: _site_readings(conn, site_id) == 6)
-        ingester._next_refresh = 0  # refresh at the next turn of the loop
+        ingester.refresh_soon()
         wait_until(
             lambda: _count(conn, "SELECT count(*) FROM telemetry_1m WHERE site = %s", site_id) == 3
         )

@@ -211,7 +211,11 @@ def edge(
         stats = run_agent(cfg, stop=stop)
     except TonleError as exc:
         raise _fail(exc) from None
-    typer.echo(f"edge stopped: {stats}")
+    typer.echo(
+        f"edge stopped: {stats.acked_readings} readings acknowledged in {stats.acked} messages "
+        f"({stats.buffered_published} replayed), {stats.pending} left in the spool, "
+        f"{stats.dropped_messages} dropped by a full spool"
+    )
 
 
 # ------------------------------------------------------------------- simulate
@@ -299,8 +303,8 @@ def bench_ingest(
     with platform_services(workdir, console) as services:
         settings = services.settings(base)
         migrate(settings.database_url, settings.db)
-        figures = bench_store(settings.database_url, readings, console.print)
-        figures |= bench_pipeline(settings, messages, per_message, console.print)
+        figures = bench_pipeline(settings, messages, per_message, console.print)
+        figures |= bench_store(settings.database_url, readings, console.print)
     table = Table(title="tonle bench ingest")
     table.add_column("figure")
     table.add_column("value", justify="right")

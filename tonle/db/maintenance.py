@@ -9,6 +9,7 @@ functions do nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -18,13 +19,15 @@ from tonle.db.migrate import storage_mode
 
 log = logging.getLogger(__name__)
 
-_TAKE_DIRTY = """
-CREATE TEMP TABLE IF NOT EXISTS refresh_hours (hour timestamptz PRIMARY KEY) ON COMMIT DELETE ROWS;
+_TEMP_HOURS = """
+CREATE TEMP TABLE IF NOT EXISTS refresh_hours (hour timestamptz PRIMARY KEY) ON COMMIT DELETE ROWS
 """
 _CLAIM = """
-INSERT INTO refresh_hours
-SELECT hour FROM rollup_dirty ORDER BY hour LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+DELETE FROM rollup_dirty WHERE hour IN (
+    SELECT hour FROM rollup_dirty ORDER BY hour LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+) RETURNING hour
 """
+_UNCLAIM = "INSERT INTO rollup_dirty (hour) VALUES (%s) ON CONFLICT DO NOTHING"
 _RECOMPUTE = {
     "readings_1m": "minute",
     "readings_1h": "hour",
@@ -52,19 +55,33 @@ class MaintenanceReport:
 
 
 def refresh_rollups(conn: psycopg.Connection[tuple[object, ...]], max_hours: int = 48) -> int:
-    """Recompute the roll-ups of up to ``max_hours`` dirty hours; return how many."""
+    """Recompute the roll-ups of up to ``max_hours`` dirty hours; return how many.
+
+    The hours are claimed in a short transaction of their own, so the ingester, which
+    marks hours dirty in every batch, never waits for a recomputation. Readings that
+    arrive for a claimed hour mark it dirty again, and the next round recomputes it.
+    ``conn`` must be in autocommit mode.
+    """
     if storage_mode(conn) != "native":
         return 0
     with conn.transaction():
-        conn.execute(_TAKE_DIRTY)
-        conn.execute(_CLAIM, {"limit": max_hours})
-        for table, unit in _RECOMPUTE.items():
-            conn.execute(_DELETE_ROLLUP.format(table=table).encode())
-            conn.execute(_INSERT_ROLLUP.format(table=table, unit=unit).encode())
-        cur = conn.execute(
-            "DELETE FROM rollup_dirty AS d USING refresh_hours AS h WHERE d.hour = h.hour"
-        )
-        return cur.rowcount
+        hours = [row[0] for row in conn.execute(_CLAIM, {"limit": max_hours})]
+    if not hours:
+        return 0
+    try:
+        with conn.transaction():
+            conn.execute(_TEMP_HOURS)
+            conn.cursor().executemany(
+                "INSERT INTO refresh_hours (hour) VALUES (%s)", [(h,) for h in hours]
+            )
+            for table, unit in _RECOMPUTE.items():
+                conn.execute(_DELETE_ROLLUP.format(table=table).encode())
+                conn.execute(_INSERT_ROLLUP.format(table=table, unit=unit).encode())
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):  # give the hours back for the next round
+            conn.cursor().executemany(_UNCLAIM, [(h,) for h in hours])
+        raise
+    return len(hours)
 
 
 def refresh_all_rollups(conn: psycopg.Connection[tuple[object, ...]]) -> int:

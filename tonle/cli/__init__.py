@@ -155,11 +155,21 @@ def ingest(
     strict: Annotated[
         bool | None, typer.Option(help="dead-letter unknown sites, machines and sensors")
     ] = None,
+    migrate: Annotated[
+        bool, typer.Option(help="bring the schema up to date first (idempotent)")
+    ] = True,
 ) -> None:
     """Subscribe to telemetry and store it (TONLE_DATABASE_URL, TONLE_MQTT_URL, TONLE_INGEST__*)."""
     from ingest.service import Ingester, stop_when_set
+    from tonle.db.migrate import migrate as migrate_schema
 
     settings = _settings()
+    if migrate:
+        try:
+            report = migrate_schema(settings.database_url, settings.db)
+        except TonleError as exc:
+            raise _fail(exc, "Set TONLE_DATABASE_URL to a PostgreSQL 15+ server.") from None
+        log.info("schema version %d (%s mode)", report.version, report.mode)
     if strict is not None:
         settings = settings.model_copy(
             update={"ingest": settings.ingest.model_copy(update={"strict": strict})}

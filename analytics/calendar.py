@@ -56,9 +56,13 @@ def edges(start: datetime, end: datetime, grain: str, timezone: str) -> Int64Arr
 
 
 def shift_buckets(
-    start: datetime, end: datetime, shifts: list[Shift], timezone: str
+    start: datetime, end: datetime, shifts: list[Shift], timezone: str, *, starting: bool = False
 ) -> list[Bucket]:
-    """Every shift occurrence overlapping [start, end), clipped to it, in time order."""
+    """Every shift occurrence overlapping [start, end), clipped to it, in time order.
+
+    With ``starting``, only the shifts that begin in [start, end), whole at the start
+    and clipped at ``end`` (so a later run over the next period finishes them).
+    """
     zone = ZoneInfo(timezone)
     start_ms, end_ms = to_ms(start), to_ms(end)
     day = start.astimezone(zone).date() - timedelta(days=1)  # a night shift from the day before
@@ -71,6 +75,8 @@ def shift_buckets(
             begins = datetime.combine(day, shift.start, zone)
             ends_day = day if shift.end > shift.start else day + timedelta(days=1)
             ends = datetime.combine(ends_day, shift.end, zone)
+            if starting and not start_ms <= to_ms(begins) < end_ms:
+                continue
             s, e = max(to_ms(begins), start_ms), min(to_ms(ends), end_ms)
             if s < e:
                 found.append(Bucket(s, e, shift.name))

@@ -7,6 +7,7 @@ import time; the ``tonle`` command builds :class:`Settings` in its entry point.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -86,6 +87,14 @@ class IngestSettings(BaseModel):
     backoff_max_s: float = Field(default=30.0, gt=0)
 
 
+class AnalyticsSettings(BaseModel):
+    """Where analytics finds each site's tariff, shifts and pilot terms (``TONLE_ANALYTICS__…``)."""
+
+    sites_file: Path | None = Field(
+        default=None, description="sites YAML; the shipped example when unset"
+    )
+
+
 class Settings(BaseSettings):
     """Everything the server-side commands read from the environment."""
 
@@ -98,6 +107,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db: DbSettings = Field(default_factory=DbSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -31,9 +31,11 @@ contract_app = typer.Typer(help="The MQTT payload contract.", no_args_is_help=Tr
 bench_app = typer.Typer(
     help="Benchmarks: a table, then one JSON line of figures.", no_args_is_help=True
 )
+analytics_app = typer.Typer(help="Energy and maintenance analytics.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(contract_app, name="contract")
 app.add_typer(bench_app, name="bench")
+app.add_typer(analytics_app, name="analytics")
 
 console = Console(stderr=True)
 log = logging.getLogger("tonle")
@@ -289,6 +291,55 @@ def broker(
     with LocalBroker(port=port) as running:
         typer.echo(f"{running.kind} listening on {running.url}; Ctrl-C to stop")
         stop.wait()
+
+
+# ------------------------------------------------------------------ analytics
+
+
+@analytics_app.command("run")
+def analytics_run(
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="site id; repeat for more (default: all)")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--from", help="period start (UTC unless offset given)")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--to", help="period end (default: now)")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="keep running, e.g. 15m, picking up where it stopped")
+    ] = None,
+    sites_file: Annotated[
+        Path | None, typer.Option("--sites", help="sites YAML (tariffs, shifts); default: example")
+    ] = None,
+) -> None:
+    """Energy analytics: states, energy, idle waste, peaks, outages, cost and CO₂, SEC."""
+    from analytics.runner import parse_every, run_every, run_once
+
+    settings = _settings()
+    sites_path = sites_file or settings.analytics.sites_file
+
+    def aware(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    try:
+        if every is None:
+            reports = run_once(
+                settings.database_url, site, aware(since), aware(until), sites_path, console.print
+            )
+            for report in reports:
+                typer.echo(
+                    json.dumps(
+                        {"site": report.site, "run": report.run_id} | report.summary, default=str
+                    )
+                )
+            return
+        interval = parse_every(every)
+        stop = _stop_on_signals()
+        run_every(interval, stop, settings.database_url, site, sites_path, console.print)
+    except TonleError as exc:
+        raise _fail(exc) from None
 
 
 # ---------------------------------------------------------------------- bench

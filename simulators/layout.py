@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -459,6 +460,32 @@ Machine = Annotated[
 ]
 
 
+class Intervention(_Model):
+    """A known energy-saving measure from ``start`` on, so estimated savings can be checked.
+
+    It changes power draw only: run the same layout and seed with and without it and
+    every state, unit made and random draw stays the same, so the difference between
+    the two runs' meters is the true saving. ``idle_power_factor`` scales the idle draw
+    of production machines and the unloaded draw of compressors; ``running_power_factor``
+    their running (loaded) draw, hence kWh per unit; ``base_load_factor`` the main
+    meter's base load (the loads the layout does not model).
+    """
+
+    start: AwareDatetime
+    machines: list[Id] | None = Field(
+        default=None, description="production machines and compressors; default all of them"
+    )
+    idle_power_factor: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
+    running_power_factor: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
+    base_load_factor: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
+
+    def applies_to(self, machine: MachineBase) -> bool:
+        """Whether the measure changes this machine's draw."""
+        if not isinstance(machine, ProductionMachine | Compressor):
+            return False
+        return self.machines is None or machine.id in self.machines
+
+
 class Line(_Model):
     """A production line, or ``utilities`` for compressors, boilers and the main meter."""
 
@@ -488,6 +515,7 @@ class Layout(_Model):
     generator: Generator | None = None
     climate: Climate = Climate()
     lines: list[Line] = Field(min_length=1)
+    intervention: Intervention | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -507,6 +535,16 @@ class Layout(_Model):
         meters = [m.id for _, m in self.machines() if isinstance(m, Meter)]
         if len(meters) > 1:
             raise ValueError(f"a layout has at most one main meter, found {meters}")
+        if self.intervention is not None and self.intervention.machines is not None:
+            targets = {
+                m.id for _, m in self.machines() if isinstance(m, ProductionMachine | Compressor)
+            }
+            wrong = sorted(set(self.intervention.machines) - targets)
+            if wrong:
+                raise ValueError(
+                    f"intervention: {wrong} are not production machines or compressors "
+                    "of this layout"
+                )
         return self
 
     def machines(self) -> Iterator[tuple[str, MachineBase]]:

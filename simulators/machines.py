@@ -24,7 +24,7 @@ from simulators.layout import (
 )
 from simulators.schedule import BREAK, OFF, WORK, SegmentCursor, personal_segments
 from simulators.site import Site
-from simulators.timebase import MS_PER_H
+from simulators.timebase import MS_PER_H, to_ms
 from simulators.truth import FAULT, IDLE, RUNNING
 from simulators.truth import OFF as STATE_OFF
 
@@ -98,6 +98,12 @@ class MachineModel:
         self._last_ms: int | None = None
         self._fault_until_ms = -1
         self._renew_after_fault = False
+        plan = site.layout.intervention
+        self._intervened_from_ms = (
+            to_ms(plan.start) if plan is not None and plan.applies_to(config) else None
+        )
+        self._idle_factor = plan.idle_power_factor if plan is not None else 1.0
+        self._running_factor = plan.running_power_factor if plan is not None else 1.0
         self.monitor: ConditionMonitor | None = None
         if config.condition is not None:
             self.monitor = ConditionMonitor(
@@ -198,6 +204,13 @@ class MachineModel:
             self.line, self.id, health.mode, health.onset_ms, ts_ms, repaired_ms
         )
         return True
+
+    def power_factors(self, ts_ms: int) -> tuple[float, float]:
+        """Multipliers on (idle, running) draw at ``ts_ms``: the layout's intervention, if any."""
+        since = self._intervened_from_ms
+        if since is None or ts_ms < since:
+            return 1.0, 1.0
+        return self._idle_factor, self._running_factor
 
     def _stop_for(self, ts_ms: int, duration_ms: int) -> None:
         self._fault_until_ms = ts_ms + duration_ms
@@ -343,15 +356,17 @@ class ProductionModel(MachineModel):
     def _set_power(self, ts_ms: int, state: int) -> None:
         config = self.config
         noise = 1.0 + config.power_noise * self.rng.gauss(0.0, 1.0)
+        idle_factor, running_factor = self.power_factors(ts_ms)
         if state == RUNNING:
-            self._draw(config.rated_power_w * self._level * noise, self._tan_run, config.pf_running)
+            power = config.rated_power_w * self._level * noise * running_factor
+            self._draw(power, self._tan_run, config.pf_running)
             self.load, self.spinning = self._level, True
         elif state == IDLE and ts_ms < self._startup_until_ms:
-            power = config.rated_power_w * config.startup_power_fraction * noise
+            power = config.rated_power_w * config.startup_power_fraction * noise * running_factor
             self._draw(power, self._tan_run, config.pf_running)
             self.load, self.spinning = config.startup_power_fraction, True
         elif state == IDLE:
-            self._draw(self._idle_w * noise, self._tan_idle, config.pf_idle)
+            self._draw(self._idle_w * noise * idle_factor, self._tan_idle, config.pf_idle)
             self.load, self.spinning = (0.15, True) if self._spins_idle else (0.0, False)
         else:
             self._draw(0.0, 0.0, 0.0)

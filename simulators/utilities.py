@@ -15,6 +15,7 @@ from simulators.layout import AmbientSensor, ColdRoom, Compressor, Meter
 from simulators.machines import RANK_METER, MachineModel, tan_phi
 from simulators.schedule import OFF, WORK
 from simulators.site import Site
+from simulators.timebase import to_ms
 from simulators.truth import FAULT, IDLE, RUNNING
 from simulators.truth import OFF as STATE_OFF
 
@@ -63,6 +64,9 @@ class CompressorModel(MachineModel):
         else:
             loaded_w = rated if self._mode == _LOADED else 0.0
             unloaded_w = rated * config.unloaded_fraction if self._mode == _UNLOADED else 0.0
+        idle_factor, running_factor = self.power_factors(ts_ms)
+        loaded_w *= running_factor
+        unloaded_w *= idle_factor
         noise = 1.0 + 0.02 * rng.gauss(0.0, 1.0)
         power = (loaded_w + unloaded_w) * noise
         self.energy_wh += power * dt_s / 3600.0
@@ -238,6 +242,9 @@ class MeterModel(MachineModel):
             else config.base_load_work_w
         )
         self._capacity_w = site.layout.generator.capacity_w if site.layout.generator else 1.0
+        plan = site.layout.intervention
+        self._base_from_ms = to_ms(plan.start) if plan is not None else None
+        self._base_factor = plan.base_load_factor if plan is not None else 1.0
         self.energy_wh = config.energy_start_wh
         self.total_w = 0.0
         self.voltage_v = 0.0
@@ -273,6 +280,8 @@ class MeterModel(MachineModel):
                 else config.base_load_off_w
             )
             base_w *= 1.0 + 0.03 * rng.gauss(0.0, 1.0)
+            if self._base_from_ms is not None and ts_ms >= self._base_from_ms:
+                base_w *= self._base_factor
             self.total_w = base_w + sum(load.power_w for load in self._loads)
             reactive = base_w * self._tan_base + sum(load.reactive_var for load in self._loads)
             if supply == GENERATOR:

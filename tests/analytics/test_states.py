@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime
-
 import numpy as np
 import pytest
 
-from analytics.series import Series, to_ms
+from analytics.job import MIN_DWELL_S
+from analytics.series import Series
 from analytics.states import (
     IDLE,
     OFF,
@@ -18,10 +16,9 @@ from analytics.states import (
     intervals,
     merge_short_runs,
 )
-from simulators.run import build_source
+from tonle.cli.evaluation import peak_hit_rate, running_f1
 
 STEP_MS = 10_000
-STATE_NUMBERS = {"off": 0, "idle": 1, "running": 2, "fault": 3}
 
 
 def _synthetic(levels_w: list[float], run_len: int, seed: int = 0) -> tuple[Series, np.ndarray]:
@@ -94,47 +91,16 @@ def test_bad_parameters_are_rejected_at_fit() -> None:
         PowerStateClassifier(hysteresis=2.0).fit(series)
 
 
-def _running_f1(layout: str, seed: int) -> float:
-    """Pooled F1 of running against idle over the machines whose state follows their power.
-
-    Only readings whose true state is idle or running count (off and fault are left out).
-    Production machines, compressors and cold rooms are scored; the meter and the
-    thermostat-cycled loads (irons, boiler) are not, since their state follows the shift
-    clock rather than their draw.
-    """
-    source, truth = build_source(
-        layout=layout,
-        seed=seed,
-        start=datetime(2026, 11, 23, tzinfo=UTC),
-        days=1,
-        realtime=False,
-        truth_dir=None,
-    )
-    readings: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
-    for sample in source.samples(threading.Event()):
-        if sample.metric == "active_power":
-            ts, values = readings.setdefault((sample.line, sample.machine), ([], []))
-            ts.append(to_ms(sample.ts))
-            values.append(sample.value)
-    tp = fp = fn = 0
-    for (line, machine), (ts, values) in readings.items():
-        if machine.startswith(("meter", "irons", "boiler")):
-            continue
-        series = Series.of(ts, values)
-        predicted = PowerStateClassifier(random_state=0).fit(series).predict(series)
-        spans = truth.states_of(line, machine)
-        starts = np.array([to_ms(s.start) for s in spans])
-        actual = np.array([STATE_NUMBERS[s.state] for s in spans])[
-            np.searchsorted(starts, series.ts_ms, side="right") - 1
-        ]
-        scored = (actual == IDLE) | (actual == RUNNING)
-        is_running, said_running = actual[scored] == RUNNING, predicted[scored] == RUNNING
-        tp += int(np.sum(is_running & said_running))
-        fp += int(np.sum(~is_running & said_running))
-        fn += int(np.sum(is_running & ~said_running))
-    return 2 * tp / (2 * tp + fp + fn)
-
-
 @pytest.mark.parametrize(("layout", "seed"), [("garment", 7), ("garment", 3), ("food", 7)])
 def test_running_f1_against_simulator_truth(layout: str, seed: int) -> None:
-    assert _running_f1(layout, seed) >= 0.95
+    assert running_f1(layout, seed) >= 0.95
+
+
+def test_running_f1_with_the_jobs_minimum_dwell() -> None:
+    assert running_f1("garment", 5, min_dwell_s=MIN_DWELL_S) >= 0.95
+
+
+def test_monthly_peaks_are_found_against_the_meter_register() -> None:
+    rate, months = peak_hit_rate("tiny", 2, months=2, sample_interval_s=60.0)
+    assert months == 3  # the period starts on 1 January local and ends in March
+    assert rate >= 0.95

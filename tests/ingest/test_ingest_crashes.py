@@ -42,6 +42,7 @@ class IngestProcess:
         }
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
+        self.reader = threading.Thread()
 
     def start(self) -> None:
         self.lines = []
@@ -54,14 +55,25 @@ class IngestProcess:
         )
         stream = self.process.stderr
         assert stream is not None
-        threading.Thread(target=lambda: self.lines.extend(stream), daemon=True).start()
+        self.reader = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self.reader.start()
         wait_until(lambda: any("subscribed to" in line for line in self.lines), timeout_s=20)
 
     def signal(self, signum: int) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
-        code = self.process.wait(timeout=30)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            self.reader.join(10)
+            raise AssertionError(
+                "tonle ingest did not exit within 30 s; its last lines:\n"
+                + "".join(self.lines[-20:])
+            ) from None
         self.process = None
+        self.reader.join(10)  # every line the process wrote has been read
         return code
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -373,6 +374,55 @@ def bench_ingest(
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
     typer.echo(json.dumps(figures))
+
+
+@bench_app.command("energy")
+def bench_energy(
+    seed: Annotated[int, typer.Option(help="simulation seed; any seed must meet the targets")] = 1,
+    opendsm: Annotated[
+        bool, typer.Option(help="compare with opendsm's CalTRACK model if installed")
+    ] = True,
+) -> None:
+    """Baseline and savings against a simulated intervention, states and peaks against truth."""
+    from rich.table import Table
+
+    from analytics.job import MIN_DWELL_S
+    from tonle.cli.bench_energy import BenchSettings, run_energy_bench
+    from tonle.cli.evaluation import peak_hit_rate, running_f1
+
+    _setup_logging("WARNING")
+    figures = run_energy_bench(seed, console.print, BenchSettings(compare_opendsm=opendsm))
+    console.print("scoring machine states against the simulator's truth (garment, 2 days)")
+    figures["state_f1"] = round(running_f1("garment", seed, days=2, min_dwell_s=MIN_DWELL_S), 4)
+    console.print("finding monthly demand peaks (garment, 12 months at 300 s)")
+    rate, months = peak_hit_rate("garment", seed, months=12, sample_interval_s=300.0)
+    figures["peak_hit_rate"] = round(rate, 4)
+    figures["peak_months"] = months
+    targets: dict[str, tuple[str, Callable[[float], bool]]] = {
+        "hourly_cv_rmse": ("≤ 15", lambda v: v <= 15),
+        "hourly_nmbe": ("|x| ≤ 2", lambda v: abs(v) <= 2),
+        "savings_error_pp": ("≤ 1", lambda v: v <= 1),
+        "state_f1": ("≥ 0.95", lambda v: v >= 0.95),
+        "peak_hit_rate": ("≥ 0.95", lambda v: v >= 0.95),
+        "fit_seconds": ("< 5", lambda v: v < 5),
+    }
+    table = Table(title=f"tonle bench energy (seed {seed})")
+    for column in ("figure", "Tonle", "opendsm", "target", "met"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for key, (target, ok) in targets.items():
+        value = figures.get(key)
+        other = figures.get(f"opendsm_{key}")
+        table.add_row(
+            key,
+            str(value),
+            "" if other is None else str(other),
+            target,
+            "" if value is None else ("yes" if ok(value) else "NO"),
+        )
+    Console().print(table)
+    headline = ("hourly_cv_rmse", "hourly_nmbe", "savings_error_pp", "opendsm_hourly_cv_rmse",
+                "state_f1", "peak_hit_rate", "fit_seconds")  # fmt: skip
+    typer.echo(json.dumps({key: figures.get(key) for key in headline} | figures))
 
 
 # ----------------------------------------------------------------------- demo

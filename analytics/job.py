@@ -30,6 +30,7 @@ from analytics.energy import (
     power_increments,
 )
 from analytics.idle import idle_energy
+from analytics.mv_job import evaluate as evaluate_mv
 from analytics.peaks import contributors, demand, monthly_peaks
 from analytics.power_quality import detect_events, generator_intervals, production_lost
 from analytics.sec import fit_marginal, ratios
@@ -46,6 +47,7 @@ from analytics.store import (
     start_run,
     upsert,
 )
+from tonle.db.maintenance import refresh_all_rollups
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,7 @@ class EnergyJob:
     def run(self) -> JobReport:
         """Compute and store everything; the run is recorded as done or failed."""
         began = time.monotonic()
+        refresh_all_rollups(self.conn)  # plain PostgreSQL: the hourly roll-ups M&V reads
         run_id = start_run(self.conn, self.site, self.start, self.end, MODEL_VERSION)
         report = JobReport(run_id, self.site, self.start, self.end)
         try:
@@ -157,6 +160,11 @@ class EnergyJob:
                 )
                 for table, rows in self.rows.items():
                     report.rows[table] = upsert(self.conn, table, run_id, rows)
+                # M&V reads the hourly site energy just written, with earlier runs' hours.
+                verified = evaluate_mv(self.conn, self.site, self.config, self.end)
+                if verified is not None:
+                    report.rows["mv_results"] = upsert(self.conn, "mv_results", run_id, [verified])
+                    report.summary["savings_pct"] = verified[18]
         except BaseException as exc:
             finish_run(self.conn, run_id, None, f"{type(exc).__name__}: {exc}")
             raise

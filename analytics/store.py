@@ -71,6 +71,15 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "marginal_kwh_per_unit", "fixed_kwh_per_day"),
         ("site", "line", "day"),
     ),
+    "mv_results": (
+        ("site", "granularity", "baseline_start", "baseline_end", "reporting_start",
+         "reporting_end", "baseline_hours", "r2", "cv_rmse_pct", "nmbe_pct",
+         "heldout_cv_rmse_pct", "heldout_nmbe_pct", "meets_guideline14", "balance_point_c",
+         "reporting_hours", "adjusted_baseline_kwh", "reporting_kwh", "avoided_kwh",
+         "savings_pct", "fsu_pct", "avoided_cost", "annual_avoided_cost", "currency",
+         "investment", "payback_years"),
+        ("site", "granularity", "baseline_start"),
+    ),
 }  # fmt: skip
 
 

@@ -177,10 +177,12 @@ class EnergyJob:
     def _compute(self) -> dict[str, Any]:
         machines = _machines(site_sensors(self.conn, self.site))
         main = _main_meter(self.config, machines)
+        solar = _split_key(self.config.meters.solar)
         loads = {
             key: data
             for key, data in machines.items()
-            if key != main and ("active_power" in data.sensors or "energy" in data.sensors)
+            if key not in (main, solar)
+            and ("active_power" in data.sensors or "energy" in data.sensors)
         }
         self.say(
             f"{self.site}: {len(loads)} machines, main meter {'/'.join(main) if main else '—'}"
@@ -206,7 +208,8 @@ class EnergyJob:
             ],
         }
         if main is not None:
-            summary |= self._main_meter_results(machines[main], site_energy, machine_power)
+            pv = machines.get(solar) if solar else None
+            summary |= self._main_meter_results(machines[main], site_energy, machine_power, pv)
         summary["sec_lines"] = self._sec(line_energy, machines)
         return summary
 
@@ -221,7 +224,7 @@ class EnergyJob:
     def _increments(self, data: MachineData, power: Series) -> EnergyIncrements:
         meter = self._series(data, "energy")
         if len(meter) >= 2:
-            return meter_increments(meter)
+            return meter_increments(meter, rollover_kwh=self.config.meters.rollover_kwh)
         return power_increments(power)
 
     def _energy_rows(
@@ -335,6 +338,7 @@ class EnergyJob:
         main: MachineData,
         site_energy: dict[str, BucketEnergy],
         machine_power: dict[MachineKey, Series],
+        solar: MachineData | None,
     ) -> dict[str, Any]:
         config = self.config
         generator = self._series(main, "generator_on")
@@ -371,7 +375,11 @@ class EnergyJob:
         hours = site_energy["1h"]
         hour_starts = hours.edges_ms[:-1]
         fraction = on_fraction(generator, hour_starts)
-        costs = daily_costs(config, hour_starts, hours.energy_kwh, fraction)
+        solar_kwh = None
+        if solar is not None:
+            pv = self._increments(solar, self._series(solar, "active_power"))
+            solar_kwh = bucket_energy(pv, hours.edges_ms).energy_kwh
+        costs = daily_costs(config, hour_starts, hours.energy_kwh, fraction, solar_kwh)
         for cost in costs:
             self.rows["energy_costs"].append(
                 (self.site, cost.day, cost.source, cost.energy_kwh, cost.cost,
@@ -381,10 +389,12 @@ class EnergyJob:
             "peak_kw": round(max((p.peak_kw for p in peaks), default=0.0), 3),
             "outages": sum(1 for e in events if e.kind == "outage"),
             "sags": sum(1 for e in events if e.kind == "sag"),
-            "units_lost": round(sum(loss.lost_units for loss in losses), 1),
-            "cost": round(sum(c.cost for c in costs), 2),
-            "co2_kg": round(sum(c.co2_kg for c in costs), 1),
-            "generator_kwh": round(sum(c.energy_kwh for c in costs if c.source == "generator"), 3),
+            "units_lost": round(float(sum(loss.lost_units for loss in losses)), 1),
+            "cost": round(float(sum(c.cost for c in costs)), 2),
+            "co2_kg": round(float(sum(c.co2_kg for c in costs)), 1),
+            "generator_kwh": round(
+                float(sum(c.energy_kwh for c in costs if c.source == "generator")), 3
+            ),
         }
 
     def _site_units(self) -> Series:

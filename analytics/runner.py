@@ -65,12 +65,14 @@ def run_once(
                 continue
             period_end = end or datetime.now(UTC).replace(microsecond=0)
             period_end = min(period_end, extent[1] + timedelta(milliseconds=1))
-            since = start or last_done_run_end(conn, site) or extent[0]
+            resumed = None if start else last_done_run_end(conn, site)
+            since = start or resumed or extent[0]
             if since >= period_end:
                 say(f"{site}: nothing new since {since.isoformat()}")
                 continue
-            # One day of overlap: night shifts and days the last run saw in part are redone.
-            period_start = local_day_start(config, since - timedelta(days=0 if start else 1))
+            # Resuming: a day of overlap, so night shifts and days seen in part are redone.
+            overlap = timedelta(days=1 if resumed else 0)
+            period_start = local_day_start(config, since - overlap)
             say(f"{site}: {period_start.isoformat()} → {period_end.isoformat()}")
             report = run_energy(conn, site, config, period_start, period_end, say)
             say(

@@ -94,6 +94,9 @@ class Meters(_Section):
     main: str | None = Field(default=None, description="line/machine of the incoming meter")
     solar: str | None = Field(default=None, description="line/machine of a PV meter, if any")
     ambient: str | None = Field(default=None, description="line/machine with ambient_temp")
+    rollover_kwh: float | None = Field(
+        default=None, gt=0, description="where energy registers wrap to zero, e.g. 999999.9"
+    )
 
 
 class Pilot(_Section):

@@ -81,3 +81,11 @@ def test_example_sites_file_loads_and_errors_name_the_field(tmp_path: object) ->
     bad.write_text("sites:\n  x1:\n    tariff: {kind: flat, flat_rate_per_kwh: -1}\n")
     with pytest.raises(ConfigError, match=r"sites.x1.tariff.flat_rate_per_kwh"):
         load_sites(bad)
+
+
+def test_solar_is_counted_at_no_cost() -> None:
+    config = SiteConfig(timezone="UTC", tariff=Tariff(flat_rate_per_kwh=0.1))
+    hours = np.array([T0], dtype=np.int64)
+    costs = daily_costs(config, hours, np.array([10.0]), np.array([0.0]), np.array([4.0]))
+    solar = next(c for c in costs if c.source == "solar")
+    assert (solar.energy_kwh, solar.cost, solar.co2_kg) == (4.0, 0.0, 0.0)

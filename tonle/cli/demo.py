@@ -16,6 +16,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from analytics.runner import run_once
 from ingest.service import Ingester
 from simulators.session import run_simulation
 from tonle.cli.services import platform_services
@@ -89,6 +90,9 @@ def run_demo(*, days: float, layout: str, seed: int, workdir: Path, console: Con
             _show(conn, result.site, console)
             dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
         exact = stored == result.samples
+        reports = run_once(settings.database_url, [result.site], None, None, None, console.print)
+        for analytics_report in reports:
+            _show_analytics(analytics_report.summary, console)
         colour = "green" if exact else "red"
         console.print(
             f"[{colour}]stored {stored:,} of {result.samples:,} emitted readings"
@@ -124,3 +128,29 @@ def _show(conn: psycopg.Connection[tuple[object, ...]], site: str, console: Cons
             f"edge {edge_id}: {status or 'status unknown'}, {messages:,} messages "
             f"({buffered:,} replayed from the spool), {gaps} sequence gaps"
         )
+
+
+def _show_analytics(summary: dict[str, object], console: Console) -> None:
+    """The energy analytics' headline figures for the simulated period."""
+    table = Table(title="energy analytics (tonle analytics run)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("site energy", f"{summary.get('energy_kwh', 0):,} kWh"),
+        ("drawn while idle", f"{summary.get('idle_kwh', 0):,} kWh"),
+        ("monthly 15-min demand peak", f"{summary.get('peak_kw', 0)} kW"),
+        ("outages / sags", f"{summary.get('outages', 0)} / {summary.get('sags', 0)}"),
+        ("units lost to them", f"{summary.get('units_lost', 0)}"),
+        ("on the generator", f"{summary.get('generator_kwh', 0)} kWh"),
+        ("energy cost", f"{summary.get('cost', 0):,}"),
+        ("CO₂", f"{summary.get('co2_kg', 0):,} kg"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    top = summary.get("top_idle")
+    if isinstance(top, list) and top:
+        worst = top[0]
+        table.add_row(
+            "largest idle waste", f"{worst['line']}/{worst['machine']}: {worst['kwh']} kWh"
+        )
+    console.print(table)

@@ -2,9 +2,10 @@
 
 :class:`HourlyBaseline` models hourly kWh on the local hour of the week (168
 indicators), production (units per hour), the operating share of the hour when known,
-and cooling degree-hours above a balance point found by search (separate slopes for
-occupied and unoccupied hours). :class:`DailyBaseline` models daily kWh on the day of
-the week, production and cooling degree-days. Both report Guideline 14 statistics
+cooling degree-hours above a balance point and heating degree-hours below another,
+both found by search (separate slopes for occupied and unoccupied hours).
+:class:`DailyBaseline` models daily kWh on the day of the week, production, cooling
+and heating degree-days. Both report Guideline 14 statistics
 in-sample and on held-out weeks, project into a reporting period and compute savings.
 """
 
@@ -84,6 +85,7 @@ class _ChangePointBaseline(BaseEstimator, Generic[FrameT]):  # type: ignore[misc
     timezone: str
     balance_point_step_k: float
     holdout_folds: int
+    heating: bool
 
     _period_ms: int
 
@@ -103,6 +105,7 @@ class _ChangePointBaseline(BaseEstimator, Generic[FrameT]):  # type: ignore[misc
             columns.temps_c,
             columns.groups,
             step_k=self.balance_point_step_k,
+            heating=self.heating,
         )
 
     @staticmethod
@@ -112,7 +115,8 @@ class _ChangePointBaseline(BaseEstimator, Generic[FrameT]):  # type: ignore[misc
     def fit(self, frame: FrameT, y: None = None) -> _ChangePointBaseline[FrameT]:
         """Fit the baseline on a baseline period's frame (``y`` is unused: kWh is in the frame).
 
-        Sets ``balance_point_c_`` (None when the load does not follow the weather),
+        Sets ``balance_point_c_`` and ``heating_balance_point_c_`` (cooling and heating
+        balance points, each None when the load does not follow the weather that way),
         ``coef_``, ``n_params_``, ``in_sample_`` and ``held_out_`` (:class:`FitStatistics`,
         ``held_out_`` None when the period is too short to hold weeks out),
         ``residual_autocorrelation_`` and ``n_baseline_``.
@@ -126,6 +130,7 @@ class _ChangePointBaseline(BaseEstimator, Generic[FrameT]):  # type: ignore[misc
         actual = columns.energy_kwh
         self.fit_ = fit
         self.balance_point_c_ = fit.balance_point_c
+        self.heating_balance_point_c_ = fit.heating_balance_point_c
         self.coef_ = fit.coef
         self.n_params_ = fit.n_params
         self.n_baseline_ = int(actual.size)
@@ -197,7 +202,7 @@ def _subset(columns: _Columns, mask: np.ndarray) -> _Columns:
 
 
 class HourlyBaseline(_ChangePointBaseline[HourlyFrame]):
-    """Hourly site energy on time of week, production, operating share and cooling.
+    """Hourly site energy on time of week, production, operating share, cooling and heating.
 
     Parameters
     ----------
@@ -208,16 +213,21 @@ class HourlyBaseline(_ChangePointBaseline[HourlyFrame]):
     holdout_folds : int
         Whole weeks are dealt into this many folds for the held-out statistics.
     occupancy_slopes : bool
-        Separate cooling slopes for occupied and unoccupied hours (occupied: the
+        Separate weather slopes for occupied and unoccupied hours (occupied: the
         frame's ``operating`` share, else hours with production).
+    heating : bool
+        Also search a heating balance point (at or below the cooling one).
 
     Attributes
     ----------
     balance_point_c_ : float or None
         The fitted cooling balance point; None when cooling did not improve the fit.
+    heating_balance_point_c_ : float or None
+        The fitted heating balance point; None when heating did not improve the fit.
     coef_ : ndarray
         168 hour-of-week levels, kWh per unit, kWh at full operation (if given), then
-        kWh per degree-hour above the balance point (per occupancy group).
+        kWh per degree-hour above the cooling balance point and below the heating
+        balance point (each per occupancy group, when fitted).
     in_sample_, held_out_ : FitStatistics
         Guideline 14 statistics on the fitted data and on held-out weeks.
     """
@@ -230,11 +240,13 @@ class HourlyBaseline(_ChangePointBaseline[HourlyFrame]):
         balance_point_step_k: float = 0.5,
         holdout_folds: int = 5,
         occupancy_slopes: bool = True,
+        heating: bool = True,
     ) -> None:
         self.timezone = timezone
         self.balance_point_step_k = balance_point_step_k
         self.holdout_folds = holdout_folds
         self.occupancy_slopes = occupancy_slopes
+        self.heating = heating
 
     def _statistics(self, columns: _Columns, predicted: FloatArray, p: int) -> FitStatistics:
         actual = columns.energy_kwh
@@ -272,7 +284,7 @@ class HourlyBaseline(_ChangePointBaseline[HourlyFrame]):
 
 
 class DailyBaseline(_ChangePointBaseline[DailyFrame]):
-    """Daily site energy on day of week, production, operating hours and cooling degree-days.
+    """Daily site energy on day of week, production, operating hours and degree-days.
 
     Parameters
     ----------
@@ -282,14 +294,18 @@ class DailyBaseline(_ChangePointBaseline[DailyFrame]):
         Step of the balance-point search (°C) on the daily mean temperature.
     holdout_folds : int
         Whole weeks are dealt into this many folds for the held-out statistics.
+    heating : bool
+        Also search a heating balance point (at or below the cooling one).
 
     Attributes
     ----------
     balance_point_c_ : float or None
-        The fitted balance point; None when cooling did not improve the fit.
+        The fitted cooling balance point; None when cooling did not improve the fit.
+    heating_balance_point_c_ : float or None
+        The fitted heating balance point; None when heating did not improve the fit.
     coef_ : ndarray
         7 day-of-week levels, kWh per unit, kWh per operating hour (if given), kWh
-        per cooling degree-day.
+        per cooling degree-day, kWh per heating degree-day (each when fitted).
     in_sample_, held_out_ : FitStatistics
         Daily statistics; the Guideline 14 verdict is on calendar-month totals.
     """
@@ -297,11 +313,16 @@ class DailyBaseline(_ChangePointBaseline[DailyFrame]):
     _period_ms = MS_PER_DAY
 
     def __init__(
-        self, timezone: str = "UTC", balance_point_step_k: float = 0.5, holdout_folds: int = 5
+        self,
+        timezone: str = "UTC",
+        balance_point_step_k: float = 0.5,
+        holdout_folds: int = 5,
+        heating: bool = True,
     ) -> None:
         self.timezone = timezone
         self.balance_point_step_k = balance_point_step_k
         self.holdout_folds = holdout_folds
+        self.heating = heating
 
     def _check_frame(self, frame: object) -> DailyFrame:
         if not isinstance(frame, DailyFrame):

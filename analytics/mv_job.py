@@ -131,4 +131,5 @@ def evaluate(
         row["held_nmbe"], row["meets"], row["balance"], len(reporting), savings["adjusted"],
         savings["actual"], savings["avoided"], savings["pct"], savings["fsu"], savings["cost"],
         savings["annual"], config.tariff.currency, config.pilot.investment, savings["payback"],
+        model.heating_balance_point_c_,
     )  # fmt: skip

@@ -77,7 +77,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "heldout_cv_rmse_pct", "heldout_nmbe_pct", "meets_guideline14", "balance_point_c",
          "reporting_hours", "adjusted_baseline_kwh", "reporting_kwh", "avoided_kwh",
          "savings_pct", "fsu_pct", "avoided_cost", "annual_avoided_cost", "currency",
-         "investment", "payback_years"),
+         "investment", "payback_years", "heating_balance_point_c"),
         ("site", "granularity", "baseline_start"),
     ),
 }  # fmt: skip

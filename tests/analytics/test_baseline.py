@@ -154,3 +154,40 @@ def test_daily_from_hourly_sums_local_days_and_drops_partial_ones() -> None:
     assert daily.day_start_ms[0] == MONDAY_MS + 24 * MS_PER_HOUR
     assert daily.energy_kwh[0] == pytest.approx(float(np.sum(frame.energy_kwh[24:48])))
     assert daily.ambient_c[0] == pytest.approx(float(np.mean(frame.ambient_c[24:48])))
+
+
+HEATING_C = 14.0
+COOLING_C = 22.0
+
+
+def temperate_year(seed: int) -> HourlyFrame:
+    """Hourly data of a temperate site: heating below 14 °C, cooling above 22 °C."""
+    rng = np.random.default_rng(seed)
+    n = 52 * 168
+    ts = MONDAY_MS + np.arange(n, dtype=np.int64) * MS_PER_HOUR
+    hour = np.arange(n) % 24
+    occupied = ((np.arange(n) % 168 < 120) & (hour >= 8) & (hour < 18)).astype(float)
+    season = -12.0 * np.cos(2 * np.pi * np.arange(n) / (365.25 * 24))
+    temps = 15.0 + season + 4.0 * np.sin(2 * np.pi * (hour - 9) / 24) + rng.normal(0, 1.5, n)
+    energy = 20.0 + 30.0 * occupied
+    energy += 1.5 * np.maximum(HEATING_C - temps, 0.0) + 2.5 * np.maximum(temps - COOLING_C, 0.0)
+    energy += rng.normal(0.0, 2.0, n)
+    return HourlyFrame.of(ts, energy, temps, np.zeros(n), occupied)
+
+
+def test_hourly_baseline_finds_a_heating_load_below_its_balance_point() -> None:
+    frame = temperate_year(11)
+    model = HourlyBaseline(timezone=ZONE).fit(frame)
+    assert model.heating_balance_point_c_ is not None
+    assert abs(model.heating_balance_point_c_ - HEATING_C) <= 1.0
+    assert model.balance_point_c_ is not None
+    assert abs(model.balance_point_c_ - COOLING_C) <= 1.0
+    for slope in model.fit_.heating_slopes:
+        assert slope == pytest.approx(1.5, abs=0.2)
+    for slope in model.fit_.cooling_slopes:
+        assert slope == pytest.approx(2.5, abs=0.3)
+    assert model.coef_.size == 168 + 2 + 2 + 2  # levels, units, operating, two slopes each
+    assert model.in_sample_.cv_rmse_pct < 7.0
+    without = HourlyBaseline(timezone=ZONE, heating=False).fit(frame)
+    assert without.heating_balance_point_c_ is None
+    assert without.in_sample_.cv_rmse_pct > model.in_sample_.cv_rmse_pct + 5.0

@@ -382,12 +382,25 @@ def bench_energy(
     opendsm: Annotated[
         bool, typer.Option(help="compare with opendsm's CalTRACK model if installed")
     ] = True,
+    samples: Annotated[
+        bool | None,
+        typer.Option(
+            "--samples/--no-samples",
+            help="also compare on opendsm's bundled sample meters (default: if installed)",
+        ),
+    ] = None,
 ) -> None:
     """Baseline and savings against a simulated intervention, states and peaks against truth."""
     from rich.table import Table
 
+    from analytics.baseline_opendsm import opendsm_available
     from analytics.job import MIN_DWELL_S
-    from tonle.cli.bench_energy import BenchSettings, run_energy_bench
+    from tonle.cli.bench_energy import (
+        SAMPLE_KEYS,
+        BenchSettings,
+        run_energy_bench,
+        run_sample_meters_bench,
+    )
     from tonle.cli.evaluation import peak_hit_rate, running_f1
 
     _setup_logging("WARNING")
@@ -398,6 +411,10 @@ def bench_energy(
     rate, months = peak_hit_rate("garment", seed, months=12, sample_interval_s=300.0)
     figures["peak_hit_rate"] = round(rate, 4)
     figures["peak_months"] = months
+    if samples if samples is not None else opendsm_available():
+        figures |= run_sample_meters_bench(console.print)
+    else:
+        figures |= dict.fromkeys(SAMPLE_KEYS) | {"samples_note": "sample meters skipped"}
     targets: dict[str, tuple[str, Callable[[float], bool]]] = {
         "hourly_cv_rmse": ("≤ 15", lambda v: v <= 15),
         "hourly_nmbe": ("|x| ≤ 2", lambda v: abs(v) <= 2),
@@ -419,6 +436,13 @@ def bench_energy(
             target,
             "" if value is None else ("yes" if ok(value) else "NO"),
         )
+    tonle_cv, opendsm_cv = figures["samples_tonle_cv_rmse"], figures["samples_opendsm_cv_rmse"]
+    if tonle_cv is not None and opendsm_cv is not None:
+        met = "yes" if tonle_cv <= opendsm_cv + 1 else "NO"
+        table.add_row("samples_cv_rmse", str(tonle_cv), str(opendsm_cv), "≤ opendsm + 1", met)
+        for key in ("baseline_cv_rmse", "savings_error_pp"):
+            tonle, other = figures[f"samples_tonle_{key}"], figures[f"samples_opendsm_{key}"]
+            table.add_row(f"samples_{key}", str(tonle), str(other), "", "")
     Console().print(table)
     headline = ("hourly_cv_rmse", "hourly_nmbe", "savings_error_pp", "opendsm_hourly_cv_rmse",
                 "state_f1", "peak_hit_rate", "fit_seconds")  # fmt: skip

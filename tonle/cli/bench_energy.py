@@ -5,6 +5,9 @@ twice with the same seed, with and without a known intervention, so the run with
 it is the true counterfactual. The hourly baseline fitted on the baseline year is
 projected onto the reporting year and scored against that counterfactual, beside
 opendsm's CalTRACK hourly model on the same data when opendsm is installed.
+
+:func:`run_sample_meters_bench` runs both models on opendsm's own bundled hourly sample
+meters, whose reporting year carries a known 10 % saving.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ import numpy as np
 from analytics import mv
 from analytics.baseline import DailyBaseline, HourlyBaseline
 from analytics.baseline_frame import HourlyFrame, daily_from_hourly
-from analytics.baseline_opendsm import INSTALL_HINT, caltrack_hourly_predict, opendsm_available
+from analytics.baseline_opendsm import (
+    INSTALL_HINT,
+    SAMPLE_METERS,
+    SampleMeter,
+    caltrack_hourly_fit,
+    caltrack_hourly_model_predict,
+    caltrack_hourly_predict,
+    load_sample_meter,
+    opendsm_available,
+)
 from simulators.hourly import HourlySite, hourly_site, with_sample_interval
 from simulators.layout import Intervention, Layout, load_layout
 
@@ -34,6 +46,18 @@ OPENDSM_KEYS = (
     "opendsm_hourly_nmbe",
     "opendsm_savings_error_pp",
     "opendsm_fit_seconds",
+)
+SAMPLE_KEYS = (
+    "samples_tonle_cv_rmse",
+    "samples_opendsm_cv_rmse",
+    "samples_cv_gap_pp",
+    "samples_tonle_baseline_cv_rmse",
+    "samples_opendsm_baseline_cv_rmse",
+    "samples_tonle_savings_error_pp",
+    "samples_opendsm_savings_error_pp",
+    "samples_meters",
+    "samples_by_meter",
+    "samples_seconds",
 )
 
 
@@ -207,3 +231,85 @@ def _opendsm_figures(
         "opendsm_", predicted, counterfactual.energy_kwh, reporting.energy_kwh, true_savings
     )
     return scores | {"opendsm_fit_seconds": round(seconds, 3)}
+
+
+def _meter_scores(
+    meter: SampleMeter, baseline_predicted: np.ndarray, reporting_predicted: np.ndarray
+) -> dict[str, float]:
+    """One model on one sample meter: in-sample CV(RMSE) on the baseline year, and on the
+    reporting year against the known counterfactual (the prediction less the known
+    saving), with the saving it estimates."""
+    base = meter.baseline.kwh
+    rep = meter.reporting.kwh
+    in_base = np.isfinite(baseline_predicted)
+    in_rep = np.isfinite(reporting_predicted)
+    after = reporting_predicted[in_rep] * (1.0 - meter.true_savings_pct / 100.0)
+    estimated = _savings_pct(reporting_predicted[in_rep], rep[in_rep])
+    return {
+        "cv_rmse": round(mv.cv_rmse(rep[in_rep], after), 3),
+        "baseline_cv_rmse": round(mv.cv_rmse(base[in_base], baseline_predicted[in_base]), 3),
+        "savings_pct": round(estimated, 3),
+        "savings_error_pp": round(abs(estimated - meter.true_savings_pct), 3),
+    }
+
+
+def run_sample_meters_bench(
+    progress: Progress, meters: tuple[str, ...] = SAMPLE_METERS
+) -> dict[str, Any]:
+    """Tonle's hourly baseline and CalTRACK's side by side on opendsm's sample meters.
+
+    Each meter's year before its blackout is the baseline, the year after it the
+    reporting period (a known 10 % saving). Both models see time and temperature only.
+    ``samples_*_cv_rmse`` is the reporting year's CV(RMSE) against the known
+    counterfactual (out of sample, in percent), averaged over the meters;
+    ``samples_cv_gap_pp`` is Tonle's less CalTRACK's (positive: Tonle is worse).
+    Every figure is None, with ``samples_note``, when opendsm is not installed.
+    """
+    if not opendsm_available():
+        return dict.fromkeys(SAMPLE_KEYS) | {
+            "samples_note": f"opendsm not installed ({INSTALL_HINT})"
+        }
+    started = time.perf_counter()
+    by_meter: dict[str, dict[str, dict[str, float]]] = {}
+    for name in meters:
+        progress(f"opendsm sample meter {name}: fitting Tonle's baseline and CalTRACK's")
+        meter = load_sample_meter(name)
+        by_meter[name] = {
+            "tonle": _meter_scores(meter, *_tonle_predictions(meter)),
+            "opendsm": _meter_scores(meter, *_caltrack_predictions(meter)),
+        }
+
+    def mean(model: str, figure: str) -> float:
+        return round(float(np.mean([m[model][figure] for m in by_meter.values()])), 3)
+
+    tonle_cv, opendsm_cv = mean("tonle", "cv_rmse"), mean("opendsm", "cv_rmse")
+    return {
+        "samples_tonle_cv_rmse": tonle_cv,
+        "samples_opendsm_cv_rmse": opendsm_cv,
+        "samples_cv_gap_pp": round(tonle_cv - opendsm_cv, 3),
+        "samples_tonle_baseline_cv_rmse": mean("tonle", "baseline_cv_rmse"),
+        "samples_opendsm_baseline_cv_rmse": mean("opendsm", "baseline_cv_rmse"),
+        "samples_tonle_savings_error_pp": mean("tonle", "savings_error_pp"),
+        "samples_opendsm_savings_error_pp": mean("opendsm", "savings_error_pp"),
+        "samples_meters": list(by_meter),
+        "samples_by_meter": by_meter,
+        "samples_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _tonle_predictions(meter: SampleMeter) -> tuple[np.ndarray, np.ndarray]:
+    def frame(period: Any) -> HourlyFrame:
+        return HourlyFrame.of(period.start_ms, period.kwh, period.temp_c, np.zeros(period.kwh.size))
+
+    base = frame(meter.baseline)
+    model = HourlyBaseline(timezone=meter.timezone, holdout_folds=2).fit(base)
+    return model.predict(base), model.project(frame(meter.reporting))
+
+
+def _caltrack_predictions(meter: SampleMeter) -> tuple[np.ndarray, np.ndarray]:
+    base, rep = meter.baseline, meter.reporting
+    model = caltrack_hourly_fit(base.start_ms, base.kwh, base.temp_c)
+    return (
+        caltrack_hourly_model_predict(model, base.start_ms, base.temp_c),
+        caltrack_hourly_model_predict(model, rep.start_ms, rep.temp_c),
+    )

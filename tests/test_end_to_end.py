@@ -123,3 +123,37 @@ def test_broker_outage_is_bridged_by_the_spool(
         ).fetchone() or (None, None)
     assert gaps == 0
     assert buffered > 0  # the replays were stored as such
+
+
+def test_the_pure_python_broker_fallback_carries_a_backfill_over_mqtt_311(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Where Mosquitto is not installed the demo uses amqtt: MQTT 3.1.1, no shared subscription."""
+    start = datetime(2026, 11, 26, tzinfo=UTC)  # a day no other test here writes
+    broker = LocalBroker(prefer="amqtt").start()
+    try:
+        assert (broker.kind, broker.mqtt5) == ("amqtt", False)
+        settings = make_settings(database_url, broker.url, protocol="3.1.1")
+        with running_ingester(settings):
+            result = run_simulation(
+                mqtt_url=broker.url,
+                layout="tiny",
+                seed=2,
+                days=0.05,
+                start=start,
+                truth_dir=None,
+                edge_id="amqtt-edge",
+                spool_path=tmp_path / "edge.spool",
+                stop=threading.Event(),
+                console=Console(quiet=True),
+                protocol="3.1.1",
+            )
+            assert result.acknowledged_readings == result.samples > 0
+
+            def stored() -> dict[tuple[str, str, str], int]:
+                return _series_counts(database_url, result.site, start, start + timedelta(days=1))
+
+            wait_until(lambda: sum(stored().values()) >= result.samples)
+        assert stored() == {key: n for key, n in result.truth.emitted.items() if n}
+    finally:
+        broker.close()

@@ -31,12 +31,13 @@ from analytics.energy import (
 )
 from analytics.idle import idle_energy
 from analytics.mv_job import evaluate as evaluate_mv
+from analytics.oee import machine_oee
 from analytics.peaks import contributors, demand, monthly_peaks
 from analytics.power_quality import detect_events, generator_intervals, production_lost
 from analytics.sec import fit_marginal, ratios
 from analytics.series import Series, from_ms, to_ms
 from analytics.site_config import SiteConfig
-from analytics.states import PowerStateClassifier, intervals
+from analytics.states import PowerStateClassifier, StateInterval, intervals
 from analytics.store import (
     Conn,
     SensorRef,
@@ -195,7 +196,8 @@ class EnergyJob:
             machine_power[key] = power
             increments = self._increments(data, power)
             machine_energy[key] = self._energy_rows("machine", key, increments, data)
-            idle_total[key] = self._states_and_idle(key, data, power)
+            idle_total[key], spans = self._states_and_idle(key, data, power)
+            self._oee(key, data, spans)
         line_energy = self._roll_up_lines(machine_energy)
         site_energy = self._site_energy(main, machines, line_energy)
         summary: dict[str, Any] = {
@@ -260,10 +262,12 @@ class EnergyJob:
                 )
             )  # fmt: skip
 
-    def _states_and_idle(self, key: MachineKey, data: MachineData, power: Series) -> float:
-        """Write the machine's state intervals and idle waste; return its idle kWh."""
+    def _states_and_idle(
+        self, key: MachineKey, data: MachineData, power: Series
+    ) -> tuple[float, list[StateInterval]]:
+        """Write the machine's state intervals and idle waste; return its idle kWh and states."""
         if len(power) < 2:
-            return 0.0
+            return 0.0, []
         reported = self._series(data, "machine_state")
         if len(reported) > 0:
             states, source = _states_from_reported(power, reported), "reported"
@@ -271,7 +275,8 @@ class EnergyJob:
             history = self._series(data, "active_power", start=self.start - STATE_FIT_HISTORY)
             model = PowerStateClassifier(min_dwell_s=MIN_DWELL_S, random_state=0).fit(history)
             states, source = model.predict(power), "inferred"
-        for interval in intervals(power.ts_ms, states):
+        spans = intervals(power.ts_ms, states)
+        for interval in spans:
             if interval.end_ms <= self.start_ms:
                 continue  # the lead-in belongs to the previous period
             begins = max(interval.start_ms, self.start_ms)
@@ -295,7 +300,45 @@ class EnergyJob:
                     (self.site, key[0], key[1], grain, from_ms(bucket.start_ms),
                      from_ms(bucket.end_ms), bucket.label, kwh, kwh * float(rates[i]), currency)
                 )  # fmt: skip
-        return total
+        return total, spans
+
+    def _oee(self, key: MachineKey, data: MachineData, spans: list[StateInterval]) -> None:
+        """OEE and the six big losses per shift, for machines with an ideal cycle time."""
+        ideal_cycle_s = self.config.ideal_cycle_s.get(f"{key[0]}/{key[1]}")
+        if ideal_cycle_s is None or not spans or "units_good" not in data.sensors:
+            return
+        good = self._series(data, "units_good")
+        rejects = self._series(data, "units_reject")
+        starts = np.array([s.start_ms for s in spans], dtype=np.int64)
+        ends = np.array([s.end_ms for s in spans], dtype=np.int64)
+        states = np.array([s.state for s in spans], dtype=np.int64)
+        shifts = {shift.name: shift for shift in self.config.shifts}
+        zone = _zone(self.config)
+        for bucket in self.shifts:
+            day = from_ms(bucket.start_ms).astimezone(zone).date()
+            shift = shifts.get(bucket.label)
+            breaks = [
+                (
+                    to_ms(datetime.combine(day, b.start, zone)),
+                    to_ms(datetime.combine(day, b.end, zone)),
+                )
+                for b in (shift.breaks if shift else [])
+            ]
+            result = machine_oee(
+                period=(bucket.start_ms, bucket.end_ms), breaks=breaks, state_starts_ms=starts,
+                state_ends_ms=ends, states=states, good_ts_ms=good.ts_ms, good=good.values,
+                reject_ts_ms=rejects.ts_ms, rejects=rejects.values, ideal_cycle_s=ideal_cycle_s,
+            )  # fmt: skip
+            if result.total_units == 0 and result.operating_s == 0:
+                continue
+            self.rows["oee_shifts"].append(
+                (self.site, key[0], key[1], from_ms(bucket.start_ms), from_ms(bucket.end_ms),
+                 bucket.label, result.planned_s, result.operating_s, result.total_units,
+                 result.good_units, result.ideal_cycle_s, result.availability, result.performance,
+                 result.quality, result.oee, result.breakdown_s, result.setup_s,
+                 result.minor_stop_s, result.reduced_speed_s, result.startup_reject_units,
+                 result.defect_units)
+            )  # fmt: skip
 
     # ------------------------------------------------------------ lines, site
 

@@ -79,6 +79,13 @@ class Generator(_Section):
         return self.litres_per_kwh * self.diesel_price_per_litre
 
 
+class Break(_Section):
+    """A planned stop inside a shift (lunch), in local time."""
+
+    start: time
+    end: time
+
+
 class Shift(_Section):
     """A named working period, in local time; an end before the start crosses midnight."""
 
@@ -86,6 +93,7 @@ class Shift(_Section):
     days: list[Day] = Field(default_factory=lambda: list(DAYS[:6]))
     start: time
     end: time
+    breaks: list[Break] = Field(default_factory=list, description="planned stops (OEE)")
 
 
 class Meters(_Section):
@@ -120,6 +128,9 @@ class SiteConfig(_Section):
     shifts: list[Shift] = Field(default_factory=list)
     meters: Meters = Field(default_factory=Meters)
     pilot: Pilot = Field(default_factory=Pilot)
+    ideal_cycle_s: dict[str, float] = Field(
+        default_factory=dict, description="line/machine -> ideal seconds per unit (OEE)"
+    )
 
 
 SiteId = Annotated[str, Field(pattern=ID_PATTERN)]

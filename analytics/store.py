@@ -71,6 +71,13 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "marginal_kwh_per_unit", "fixed_kwh_per_day"),
         ("site", "line", "day"),
     ),
+    "oee_shifts": (
+        ("site", "line", "machine", "bucket_start", "bucket_end", "label", "planned_s",
+         "operating_s", "total_units", "good_units", "ideal_cycle_s", "availability",
+         "performance", "quality", "oee", "breakdown_s", "setup_s", "minor_stop_s",
+         "reduced_speed_s", "startup_reject_units", "defect_units"),
+        ("site", "line", "machine", "bucket_start"),
+    ),
     "mv_results": (
         ("site", "granularity", "baseline_start", "baseline_end", "reporting_start",
          "reporting_end", "baseline_hours", "r2", "cv_rmse_pct", "nmbe_pct",

@@ -95,6 +95,18 @@ def test_a_week_of_the_tiny_site(
     assert _one(conn, "SELECT count(DISTINCT machine) FROM machine_states WHERE site = 'tiny'") == 2
     assert _one(conn, "SELECT count(*) FROM idle_waste WHERE site = 'tiny' AND grain = '1d'") == 14
     assert _one(conn, "SELECT count(*) FROM sec_daily WHERE site = 'tiny'") == 7
+    # OEE per shift for the sewing machine (it has an ideal cycle time in the sites file):
+    # six working days' day shifts plus the evening shifts it ran in.
+    oee_rows = conn.execute(
+        "SELECT label, availability, performance, quality, oee, planned_s FROM oee_shifts"
+        " WHERE site = 'tiny' AND machine = 'sew-01' ORDER BY bucket_start"
+    ).fetchall()
+    day_shifts = [r for r in oee_rows if r[0] == "day"]
+    assert len(day_shifts) == 6
+    for _, availability, performance, quality, overall, planned_s in day_shifts:
+        assert planned_s == 8 * 3600  # 07:00–16:00 less the lunch hour
+        assert 0 < availability <= 1 and 0 < performance <= 1.05 and 0.9 < quality <= 1
+        assert overall == pytest.approx(availability * performance * quality)
     peak = _one(conn, "SELECT peak_kw, load_factor FROM demand_peaks WHERE site = 'tiny'")
     assert peak[0] > 0 and 0 < peak[1] <= 1  # type: ignore[index,operator]
 

@@ -26,7 +26,7 @@ from pydantic import (
 
 from tonle.contract import ID_PATTERN, MAX_PAYLOAD_BYTES
 from tonle.errors import ConfigError
-from tonle.settings import BrokerAddress, parse_mqtt_url
+from tonle.settings import BrokerAddress, checked_mqtt_url, parse_mqtt_url
 
 # The largest the v1 contract allows in one message.
 MAX_READINGS_PER_MESSAGE = 10_000
@@ -96,11 +96,7 @@ class BrokerConfig(_Section):
     @field_validator("url")
     @classmethod
     def _parseable(cls, value: str) -> str:
-        try:
-            parse_mqtt_url(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return checked_mqtt_url(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> BrokerConfig:

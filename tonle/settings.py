@@ -57,6 +57,15 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
+def checked_mqtt_url(value: str) -> str:
+    """``value`` if it parses as an MQTT URL; a ValueError (for pydantic) naming why if not."""
+    try:
+        parse_mqtt_url(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class DbSettings(BaseModel):
     """How the schema is laid out; read by ``tonle db migrate``."""
 
@@ -112,11 +121,7 @@ class Settings(BaseSettings):
     @field_validator("mqtt_url")
     @classmethod
     def _parseable(cls, value: str) -> str:
-        try:
-            parse_mqtt_url(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return checked_mqtt_url(value)
 
     @property
     def broker(self) -> BrokerAddress:

@@ -4,17 +4,39 @@ A life is drawn around the configured mean; its last stretch is the P–F interv
 failure mode, during which severity rises slowly for weeks and then accelerates
 (exponential in time). Vibration follows ISO 10816-1 zones; the bearing heats late,
 as hot bearings are in their last 10–15 % of life (DOMAIN.md).
+
+What a plant's condition data make hard to read is simulated too, each from a random
+stream of its own so that adding it changes nothing else:
+
+- :class:`SensorDrift`: the vibration sensor's gain and the temperature sensors'
+  offsets drift linearly from the start; only what the sensors report drifts.
+- :class:`Disturbances`: benign events (a loose guard, an unbalanced load, a slapping
+  belt) that raise vibration for minutes to hours and then go away by themselves.
+- :class:`Intermittency`: early in the P–F interval a fault's vibration signature
+  comes and goes in spells of hours; the share of time it shows grows until it always
+  does.
+- :class:`MaintenancePlan`: preventive maintenance at jittered intervals that renews
+  the machine, cutting short a degradation in progress.
+- after a repair or maintenance the parts are re-mounted and the healthy vibration
+  sits a few percent off where it was (:meth:`ConditionMonitor.renew`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from simulators.layout import Condition
+from simulators.randomness import seeded
 from simulators.timebase import MS_PER_DAY, MS_PER_H
+
+Streams = Callable[[str], random.Random]
+"""A random generator of its own for each named part (``"drift"``, ``"disturbance"``, …)."""
+DisturbanceHook = Callable[[int, int, float], None]
+"""Told (start_ms, end_ms, factor) of each disturbance as it starts."""
 
 # ISO 10816-1 zone boundaries A/B, B/C, C/D in mm/s RMS (DOMAIN.md).
 ISO_ZONES: Final[dict[str, tuple[float, float, float]]] = {
@@ -24,6 +46,10 @@ ISO_ZONES: Final[dict[str, tuple[float, float, float]]] = {
 # Healthy running vibration, well inside zone B.
 DEFAULT_BASELINE_MM_S: Final[dict[str, float]] = {"I": 0.9, "II": 1.5}
 _FLOOR_MM_S = 0.05  # what the sensor reads on a machine at rest
+_NEVER_MS: Final = 2**62
+_DRIFT_SPAN_MS: Final = 180 * MS_PER_DAY  # drift figures are per 180 days
+_MIN_GAIN: Final = 0.5  # a sensor whose gain had halved would be replaced
+_MIN_SPELL_MS: Final = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,36 +130,240 @@ class Health:
         return int(hours * MS_PER_H)
 
 
-class ConditionMonitor:
-    """Vibration and temperatures of one rotating machine, with thermal lag and noise."""
+class SensorDrift:
+    """Calibration drift of one machine's condition sensors, linear in time from ``start_ms``.
+
+    Each sensor's rate is drawn once, uniformly within ± the configured drift per 180
+    days: the vibration sensor's gain (a factor, never below 0.5) and the bearing and
+    motor sensors' offsets (K).
+    """
+
+    def __init__(self, config: Condition, rng: random.Random, start_ms: int) -> None:
+        self._start_ms = start_ms
+        self.gain_per_ms = rng.uniform(-1.0, 1.0) * config.vibration_gain_drift / _DRIFT_SPAN_MS
+        offset = config.temp_offset_drift_k / _DRIFT_SPAN_MS
+        self.bearing_k_per_ms = rng.uniform(-1.0, 1.0) * offset
+        self.motor_k_per_ms = rng.uniform(-1.0, 1.0) * offset
+
+    def gain(self, ts_ms: int) -> float:
+        """What the vibration sensor reports per unit of true vibration at ``ts_ms``."""
+        return max(_MIN_GAIN, 1.0 + self.gain_per_ms * (ts_ms - self._start_ms))
+
+    def bearing_offset_k(self, ts_ms: int) -> float:
+        """What the bearing temperature sensor adds to the true temperature at ``ts_ms``."""
+        return self.bearing_k_per_ms * (ts_ms - self._start_ms)
+
+    def motor_offset_k(self, ts_ms: int) -> float:
+        """What the motor temperature sensor adds to the true temperature at ``ts_ms``."""
+        return self.motor_k_per_ms * (ts_ms - self._start_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Disturbance:
+    """A benign disturbance: vibration × ``factor`` from ``start_ms`` until ``end_ms``."""
+
+    start_ms: int
+    end_ms: int
+    factor: float
+
+
+class Disturbances:
+    """Benign disturbances of one machine, drawn lazily as time advances (never overlapping).
+
+    Gaps between them are exponential at the configured rate, durations log-uniform in
+    the configured range, factors uniform in theirs.
+    """
 
     def __init__(
-        self, config: Condition, rng: random.Random, start_ms: int, ambient_c: float
+        self,
+        config: Condition,
+        rng: random.Random,
+        start_ms: int,
+        hook: DisturbanceHook | None = None,
     ) -> None:
+        self._config = config
+        self._rng = rng
+        self._hook = hook
+        self._rate_per_ms = config.disturbance_rate_per_30d / (30 * MS_PER_DAY)
+        low_h, high_h = config.disturbance_h
+        self._log_h = (math.log(low_h), math.log(high_h))
+        self._current: Disturbance | None = None
+        self._next = self._after(start_ms)
+
+    def _after(self, ts_ms: int) -> Disturbance:
+        rng = self._rng
+        if self._rate_per_ms <= 0.0:
+            return Disturbance(_NEVER_MS, _NEVER_MS, 1.0)
+        start_ms = ts_ms + int(rng.expovariate(self._rate_per_ms))
+        duration_h = math.exp(rng.uniform(*self._log_h))
+        factor = rng.uniform(*self._config.disturbance_factor)
+        return Disturbance(start_ms, start_ms + int(duration_h * MS_PER_H), factor)
+
+    def factor(self, ts_ms: int) -> float:
+        """The vibration multiplier at ``ts_ms`` (1.0 when undisturbed); times must not decrease."""
+        while self._next.start_ms <= ts_ms:
+            event = self._current = self._next
+            if self._hook is not None:
+                self._hook(event.start_ms, event.end_ms, event.factor)
+            self._next = self._after(event.end_ms)
+        current = self._current
+        return current.factor if current is not None and ts_ms < current.end_ms else 1.0
+
+
+class Intermittency:
+    """Whether a developing fault's vibration signature shows at a time of its P–F interval.
+
+    From the onset, spells shown and spells hidden alternate; a spell drawn at P–F
+    fraction ``f`` shows with duty ``d(f) = d0 + (1 − d0)·f / steady_at``, shown spells
+    lasting ``d·cycle`` and hidden ones ``(1 − d)·cycle`` on average (exponential).
+    From ``steady_at`` on the signature always shows. Spells depend on time only, not
+    on how often they are asked about.
+    """
+
+    def __init__(self, config: Condition, rng: random.Random) -> None:
+        self._rng = rng
+        self._duty0 = config.precursor_duty
+        self._steady_at = config.precursor_steady_at
+        self._cycle_ms = config.precursor_cycle_h * MS_PER_H
+        self._onset_ms: int | None = None
+        self._steady_ms = 0
+        self._span_ms = 1
+        self._spell_end_ms = 0
+        self._shown = True
+
+    def duty(self, fraction: float) -> float:
+        """The share of time the signature shows at P–F ``fraction``."""
+        if fraction >= self._steady_at:
+            return 1.0
+        return self._duty0 + (1.0 - self._duty0) * fraction / self._steady_at
+
+    def shown(self, ts_ms: int, onset_ms: int, fail_ms: int) -> bool:
+        """Whether the signature of the fault that began at ``onset_ms`` shows at ``ts_ms``."""
+        if ts_ms < onset_ms:
+            return True  # nothing to hide
+        if onset_ms != self._onset_ms:  # a new life: its spells start at its onset
+            self._onset_ms = onset_ms
+            self._span_ms = max(1, fail_ms - onset_ms)
+            self._steady_ms = onset_ms + int(self._steady_at * self._span_ms)
+            self._spell_end_ms = onset_ms
+            self._shown = self._rng.random() >= self.duty(0.0)  # flipped below
+        if ts_ms >= self._steady_ms:
+            return True
+        while self._spell_end_ms <= ts_ms:
+            start_ms = self._spell_end_ms
+            duty = self.duty((start_ms - onset_ms) / self._span_ms)
+            if duty >= 1.0:  # nothing left to hide before the steady point
+                self._shown, self._spell_end_ms = True, self._steady_ms
+                break
+            self._shown = not self._shown
+            mean_ms = (duty if self._shown else 1.0 - duty) * self._cycle_ms
+            length_ms = self._rng.expovariate(1.0 / mean_ms) if mean_ms > 0.0 else 0.0
+            self._spell_end_ms = start_ms + max(_MIN_SPELL_MS, int(length_ms))
+        return self._shown
+
+
+class MaintenancePlan:
+    """Preventive maintenance of one machine: when the next is due and how long it takes.
+
+    The first falls at a uniformly random point of the first interval (the machine's
+    last maintenance was before the start); each later one ``pm_interval_days ×
+    U(1 ± pm_jitter)`` after the previous one was due or done.
+    """
+
+    def __init__(self, config: Condition, rng: random.Random, start_ms: int) -> None:
+        self._config = config
+        self._rng = rng
+        days = config.pm_interval_days or 0.0
+        self._interval_ms = days * MS_PER_DAY
+        self.due_ms = start_ms + int(rng.random() * self._interval_ms) if days else _NEVER_MS
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the machine has preventive maintenance at all."""
+        return self._interval_ms > 0.0
+
+    def duration_ms(self) -> int:
+        """How long the machine is stopped for maintenance."""
+        return int(self._config.pm_duration_h * MS_PER_H)
+
+    def reschedule(self, ts_ms: int) -> None:
+        """Set the next maintenance one jittered interval after ``ts_ms``."""
+        if not self.enabled:
+            return
+        jitter = self._config.pm_jitter
+        self.due_ms = ts_ms + int(self._interval_ms * self._rng.uniform(1.0 - jitter, 1.0 + jitter))
+
+
+def _fixed_streams(part: str) -> random.Random:
+    return seeded(f"condition/{part}")
+
+
+class ConditionMonitor:
+    """Vibration and temperatures of one rotating machine, with thermal lag and noise.
+
+    Args:
+        config: the machine's condition block.
+        rng: the wear stream: lives and the physical noise of vibration.
+        start_ms: when the simulation starts (sensors are calibrated then).
+        ambient_c: the air around the machine at the start.
+        streams: a generator of its own per part (``drift``, ``disturbance``,
+            ``precursor``, ``remount``); fixed ones if None.
+        on_disturbance: told of each benign disturbance as it starts.
+    """
+
+    def __init__(
+        self,
+        config: Condition,
+        rng: random.Random,
+        start_ms: int,
+        ambient_c: float,
+        *,
+        streams: Streams | None = None,
+        on_disturbance: DisturbanceHook | None = None,
+    ) -> None:
+        streams = streams or _fixed_streams
         self.health = Health(config, rng, start_ms)
         self._rng = rng
         self._config = config
         self.zones = ISO_ZONES[config.iso_class]
-        self.baseline_mm_s = (
+        self.nominal_baseline_mm_s = (
             config.baseline_vibration_mm_s or DEFAULT_BASELINE_MM_S[config.iso_class]
         )
+        self.baseline_mm_s = self.nominal_baseline_mm_s
+        self.drift = SensorDrift(config, streams("drift"), start_ms)
+        self.disturbances = Disturbances(
+            config, streams("disturbance"), start_ms, hook=on_disturbance
+        )
+        self.intermittency = Intermittency(config, streams("precursor"))
+        self._remount_rng = streams("remount")
         self.bearing_c = ambient_c
         self.motor_c = ambient_c
         self.vibration_mm_s = _FLOOR_MM_S
         self.peak_g = 0.0
         self._last_ms = start_ms
 
+    def renew(self, ts_ms: int) -> None:
+        """A new life from ``ts_ms`` after a repair or maintenance, with parts re-mounted."""
+        self.health.renew(ts_ms)
+        shift = self._config.remount_shift
+        self.baseline_mm_s = self.nominal_baseline_mm_s * self._remount_rng.uniform(
+            1.0 - shift, 1.0 + shift
+        )
+
     def update(self, ts_ms: int, load: float, spinning: bool, ambient_c: float) -> None:
         """Advance to ``ts_ms`` for a machine at ``load`` (0–1) that is or is not turning."""
-        rng, config = self._rng, self._config
+        rng, config, health = self._rng, self._config, self.health
         dt_s = max(0.0, (ts_ms - self._last_ms) / 1000.0)
         self._last_ms = ts_ms
-        s_vib, s_temp = self.health.severity(ts_ms)
-        effect = FAILURE_MODES[self.health.mode]
+        s_vib, s_temp = health.severity(ts_ms)
+        if s_vib > 0.0 and not self.intermittency.shown(ts_ms, health.onset_ms, health.fail_ms):
+            s_vib = 0.0  # the defect does not show in this spell; heat builds regardless
+        disturbed = self.disturbances.factor(ts_ms)
+        effect = FAILURE_MODES[health.mode]
         if spinning:
             failure_mm_s = self.zones[2] * effect.vib_ratio
             ratio = max(1.0, failure_mm_s / self.baseline_mm_s)
-            healthy = self.baseline_mm_s * (0.6 + 0.4 * load)
+            healthy = self.baseline_mm_s * (0.6 + 0.4 * load) * disturbed
             # Misalignment and wear grow with load; a defect adds to the healthy level.
             self.vibration_mm_s = healthy * (1.0 + s_vib * (ratio - 1.0) * (0.5 + 0.5 * load))
             self.vibration_mm_s *= 1.0 + rng.gauss(0.0, 0.05)
@@ -151,3 +381,21 @@ class ConditionMonitor:
         motor_target = ambient_c + config.motor_rise_k * (0.2 + 0.8 * load * load) * turning
         self.bearing_c += (bearing_target - self.bearing_c) * (1.0 - math.exp(-dt_s / 900.0))
         self.motor_c += (motor_target - self.motor_c) * (1.0 - math.exp(-dt_s / 1800.0))
+
+    # -- what the sensors report (true values through drifting calibrations) --------
+
+    def reported_vibration_mm_s(self) -> float:
+        """Vibration RMS as the drifting sensor reports it at the last update."""
+        return self.vibration_mm_s * self.drift.gain(self._last_ms)
+
+    def reported_peak_g(self) -> float:
+        """Acceleration peak as the same drifting sensor reports it at the last update."""
+        return self.peak_g * self.drift.gain(self._last_ms)
+
+    def reported_bearing_c(self) -> float:
+        """Bearing temperature through its drifting offset at the last update, before noise."""
+        return self.bearing_c + self.drift.bearing_offset_k(self._last_ms)
+
+    def reported_motor_c(self) -> float:
+        """Motor temperature through its drifting offset at the last update, before noise."""
+        return self.motor_c + self.drift.motor_offset_k(self._last_ms)

@@ -162,6 +162,14 @@ class Condition(_Model):
     Each life is drawn around ``mean_life_days``; it ends in a failure of one of ``modes``,
     whose signs show for its P–F interval beforehand (``pf_days`` overrides the mode's
     own range). The repair takes about ``repair_h`` and renews the machine.
+
+    The rest makes the signals as hard to read as a real plant's: sensors that drift,
+    benign disturbances that look like faults for a while, fault signatures that come
+    and go early in the P–F interval, changeovers that move the load, and preventive
+    maintenance that renews a machine before it fails. Each draws from a random stream
+    of its own. Load changeovers and preventive maintenance change what a machine draws
+    from the supply, so they are off unless set; the rest only changes what the
+    condition sensors report. Figures marked U have no firm public source.
     """
 
     iso_class: Literal["I", "II"] = "I"
@@ -178,8 +186,68 @@ class Condition(_Model):
     initial_age: tuple[Fraction, Fraction] = Field(
         default=(0.0, 0.9), description="fraction of the first life already used at the start"
     )
+    vibration_gain_drift: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        default=0.04,
+        description="largest change of the vibration sensor's gain over 180 days, either "
+        "sign; each sensor drifts linearly at a rate drawn within it (a few % in 6 months, U)",
+    )
+    temp_offset_drift_k: NonNegative = Field(
+        default=1.5,
+        description="largest drift of a temperature sensor's offset over 180 days, K, either "
+        "sign; bearing and motor sensors drift apart (1-2 K in 6 months, U)",
+    )
+    disturbance_rate_per_30d: NonNegative = Field(
+        default=2.0,
+        description="benign disturbances (a loose guard, an unbalanced load, a slapping belt) "
+        "per 30 days, a Poisson process (1-3 a machine-month, U)",
+    )
+    disturbance_h: tuple[Positive, Positive] = Field(
+        default=(5.0 / 60.0, 3.0),
+        description="duration of a disturbance, h, log-uniform: mostly short, some hours",
+    )
+    disturbance_factor: tuple[Annotated[float, Field(ge=1.0)], Annotated[float, Field(ge=1.0)]] = (
+        Field(default=(1.3, 2.2), description="vibration multiplier during a disturbance")
+    )
+    precursor_duty: Fraction = Field(
+        default=0.3,
+        description="share of the time a developing fault shows at the start of its P–F "
+        "interval; the share grows linearly to 1 at precursor_steady_at (1: always shows)",
+    )
+    precursor_steady_at: Fraction = Field(
+        default=0.6, description="fraction of the P–F interval from which the fault always shows"
+    )
+    precursor_cycle_h: Positive = Field(
+        default=12.0,
+        description="mean length of one spell shown plus one hidden, h (spells of hours)",
+    )
+    load_regime_days: Positive | None = Field(
+        default=None,
+        description="mean days between changeovers (product, style) that move the machine's "
+        "typical load: production machines within load_range, cycling machines their "
+        "duty; None keeps one regime (every few days, 3-5, suits a garment line, U)",
+    )
+    load_regime_shift: Fraction = Field(
+        default=0.5,
+        description="how far a changeover moves the typical load, as a share of half the "
+        "load range (production) or of the duty (cycling)",
+    )
+    pm_interval_days: NonNegative | None = Field(
+        default=None,
+        description="preventive maintenance every so many days (first one at a random point "
+        "of the first interval), renewing the machine; 0 or None: run to failure "
+        "(90 suits a quarterly greasing and inspection round, U)",
+    )
+    pm_jitter: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.2, description="each maintenance interval is pm_interval_days × U(1 ± this)"
+    )
+    pm_duration_h: Positive = Field(default=4.0, description="the machine is stopped this long")
+    remount_shift: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.08,
+        description="after a repair or maintenance the healthy vibration is the baseline "
+        "× U(1 ± this): parts re-mounted never sit quite as before (U)",
+    )
 
-    @field_validator("pf_days", "initial_age")
+    @field_validator("pf_days", "initial_age", "disturbance_h", "disturbance_factor")
     @classmethod
     def _pair_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         return None if value is None else _ordered_pair(value, "range")

@@ -3,16 +3,24 @@
 Each machine is advanced by the ticks of its channels (electrical/process, condition,
 production), each with its own sample interval. A tick updates the state for the
 tick's time; the channel's getters then read the values to emit.
+
+A machine with a ``condition:`` block wears out (:mod:`simulators.degradation`): a
+failure stops it for its repair, preventive maintenance (if planned) stops it for the
+maintenance, and either renews it. Production machines and cycling machines stand
+``off`` during maintenance, compressors and cold rooms ``fault``. Changeovers
+(``load_regime_days``) move a production machine's load within its range and a
+cycling machine's duty; the random draws of the machine's own stream stay the same.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from simulators.degradation import ConditionMonitor
+from simulators.degradation import ConditionMonitor, MaintenancePlan
 from simulators.grid import DEAD
 from simulators.layout import (
     CONDITION_METRICS,
@@ -24,7 +32,7 @@ from simulators.layout import (
 )
 from simulators.schedule import BREAK, OFF, WORK, SegmentCursor, personal_segments
 from simulators.site import Site
-from simulators.timebase import MS_PER_H, to_ms
+from simulators.timebase import MS_PER_DAY, MS_PER_H, to_ms
 from simulators.truth import FAULT, IDLE, RUNNING
 from simulators.truth import OFF as STATE_OFF
 
@@ -77,6 +85,41 @@ def tan_phi(power_factor: float) -> float:
     return math.tan(math.acos(power_factor))
 
 
+class LoadRegimes:
+    """Changeovers (product, style) that move a machine's typical load every few days.
+
+    Each regime lasts ``mean_days × U(0.5, 1.5)`` and has a position in [-1, 1]; a
+    machine maps it onto its own load (see :meth:`within`).
+    """
+
+    def __init__(self, mean_days: float, shift: float, rng: random.Random, start_ms: int) -> None:
+        self._mean_ms = mean_days * MS_PER_DAY
+        self.shift = shift
+        self._rng = rng
+        self.position = rng.uniform(-1.0, 1.0)
+        self._until_ms = start_ms + self._length_ms()
+
+    def _length_ms(self) -> int:
+        return max(MS_PER_H, int(self._mean_ms * self._rng.uniform(0.5, 1.5)))
+
+    def at(self, ts_ms: int) -> float:
+        """The regime's position in [-1, 1] at ``ts_ms``; times must not decrease."""
+        while ts_ms >= self._until_ms:
+            self.position = self._rng.uniform(-1.0, 1.0)
+            self._until_ms += self._length_ms()
+        return self.position
+
+    def within(self, ts_ms: int, value: float, low: float, high: float) -> float:
+        """``value`` drawn in [low, high], moved into the part of the range the regime favours.
+
+        The centre moves by ``position × shift`` half-ranges and the spread around it
+        shrinks by ``1 − shift``, so the result stays within [low, high].
+        """
+        middle, half = (low + high) / 2.0, (high - low) / 2.0
+        centre = middle + self.at(ts_ms) * self.shift * half
+        return min(high, max(low, centre + (value - middle) * (1.0 - self.shift)))
+
+
 class MachineModel:
     """What every simulated machine has: state, electrical values, energy and wear."""
 
@@ -105,13 +148,28 @@ class MachineModel:
         self._idle_factor = plan.idle_power_factor if plan is not None else 1.0
         self._running_factor = plan.running_power_factor if plan is not None else 1.0
         self.monitor: ConditionMonitor | None = None
-        if config.condition is not None:
+        self._maintenance: MaintenancePlan | None = None
+        self._maintenance_until_ms = -1
+        self._regimes: LoadRegimes | None = None
+        condition = config.condition
+        if condition is not None:
             self.monitor = ConditionMonitor(
-                config.condition,
+                condition,
                 site.rng(line, config.id, "wear"),
                 site.start_ms,
                 site.climate.indoor_c(site.start_ms),
+                streams=lambda part: site.rng(line, config.id, part),
+                on_disturbance=self._record_disturbance,
             )
+            pm = MaintenancePlan(condition, site.rng(line, config.id, "maintenance"), site.start_ms)
+            self._maintenance = pm if pm.enabled else None
+            if condition.load_regime_days is not None:
+                self._regimes = LoadRegimes(
+                    condition.load_regime_days,
+                    condition.load_regime_shift,
+                    site.rng(line, config.id, "load"),
+                    site.start_ms,
+                )
 
     # -- channels -----------------------------------------------------------------
 
@@ -180,16 +238,57 @@ class MachineModel:
             self.state = state
             self.site.truth.record_state(self.line, self.id, state, ts_ms)
 
+    @property
+    def in_maintenance(self) -> bool:
+        """Whether the machine is stopped for preventive maintenance."""
+        return self._maintenance_until_ms >= 0
+
     def _in_fault(self, ts_ms: int) -> bool:
-        if self._fault_until_ms < 0:
+        """Whether the machine is stopped at ``ts_ms``: repair, minor stop or maintenance."""
+        if self._fault_until_ms >= 0:
+            if ts_ms < self._fault_until_ms:
+                return True
+            self._fault_until_ms = -1
+            if self._renew_after_fault and self.monitor is not None:
+                self.monitor.renew(ts_ms)  # the repair overhauls the machine
+                plan = self._maintenance
+                if plan is not None and plan.due_ms <= ts_ms:
+                    plan.reschedule(ts_ms)  # maintenance that fell due during the repair
+            self._renew_after_fault = False
+        return self._in_maintenance(ts_ms)
+
+    def _in_maintenance(self, ts_ms: int) -> bool:
+        """Start, continue or end preventive maintenance; whether it stops the machine now."""
+        plan, monitor = self._maintenance, self.monitor
+        if plan is None or monitor is None:
             return False
-        if ts_ms < self._fault_until_ms:
-            return True
-        self._fault_until_ms = -1
-        if self._renew_after_fault and self.monitor is not None:
-            self.monitor.health.renew(ts_ms)  # maintenance after the repair
-        self._renew_after_fault = False
-        return False
+        if self._maintenance_until_ms >= 0:
+            if ts_ms < self._maintenance_until_ms:
+                return True
+            self._maintenance_until_ms = -1
+            monitor.renew(ts_ms)
+            return False
+        if ts_ms < plan.due_ms:
+            return False
+        health = monitor.health
+        onset_ms = health.onset_ms if ts_ms >= health.onset_ms else None
+        self._maintenance_until_ms = ts_ms + plan.duration_ms()
+        self.site.truth.record_maintenance(
+            self.line, self.id, ts_ms, self._maintenance_until_ms, onset_ms
+        )
+        plan.reschedule(ts_ms)
+        return True
+
+    def degrading_since(self, ts_ms: int) -> int | None:
+        """The onset of a degradation in progress at ``ts_ms``; None if healthy or being renewed."""
+        monitor = self.monitor
+        if monitor is None or self._renew_after_fault or self.in_maintenance:
+            return None
+        onset_ms = monitor.health.onset_ms
+        return onset_ms if onset_ms <= ts_ms else None
+
+    def _record_disturbance(self, start_ms: int, end_ms: int, factor: float) -> None:
+        self.site.truth.record_disturbance(self.line, self.id, start_ms, end_ms, factor)
 
     def _wears_out(self, ts_ms: int, turning: bool) -> bool:
         """Start a wear-out failure if one is due and the machine is turning."""
@@ -250,24 +349,24 @@ class MachineModel:
         return float(max(self.state, 0))
 
     def read_vibration_rms(self) -> float:
-        """Vibration velocity RMS, mm/s."""
+        """Vibration velocity RMS as the sensor reports it, mm/s."""
         assert self.monitor is not None
-        return round(self.monitor.vibration_mm_s, 3)
+        return round(self.monitor.reported_vibration_mm_s(), 3)
 
     def read_vibration_peak(self) -> float:
-        """Vibration acceleration peak, g."""
+        """Vibration acceleration peak as the sensor reports it, g."""
         assert self.monitor is not None
-        return round(self.monitor.peak_g, 3)
+        return round(self.monitor.reported_peak_g(), 3)
 
     def read_bearing_temp(self) -> float:
-        """Bearing temperature, °C."""
+        """Bearing temperature as the sensor reports it, °C."""
         assert self.monitor is not None
-        return round(self.monitor.bearing_c + self.rng.gauss(0.0, 0.2), 2)
+        return round(self.monitor.reported_bearing_c() + self.rng.gauss(0.0, 0.2), 2)
 
     def read_motor_temp(self) -> float:
-        """Motor winding temperature, °C."""
+        """Motor winding temperature as the sensor reports it, °C."""
         assert self.monitor is not None
-        return round(self.monitor.motor_c + self.rng.gauss(0.0, 0.2), 2)
+        return round(self.monitor.reported_motor_c() + self.rng.gauss(0.0, 0.2), 2)
 
 
 class ProductionModel(MachineModel):
@@ -324,7 +423,7 @@ class ProductionModel(MachineModel):
 
     def _next_state(self, ts_ms: int, supply: int, mode: int, dt_ms: int) -> int:
         if self._in_fault(ts_ms):
-            return FAULT
+            return STATE_OFF if self.in_maintenance else FAULT
         if supply == DEAD or mode == OFF:
             return STATE_OFF
         config = self.config
@@ -336,6 +435,8 @@ class ProductionModel(MachineModel):
         elif mode == WORK and ts_ms >= self._dwell_until_ms:
             if state == IDLE:
                 self._level = self.rng.uniform(*config.load_range)
+                if self._regimes is not None:
+                    self._level = self._regimes.within(ts_ms, self._level, *config.load_range)
                 self._speed = self.rng.uniform(*config.speed_range)
                 self._dwell_until_ms = ts_ms + self._dwell_ms(config.mean_run_s)
                 state = RUNNING
@@ -448,7 +549,7 @@ class CyclingModel(MachineModel):
         supply, self.voltage_factor = self.site.grid.status(ts_ms)
         phase = self._work.phase(ts_ms) if self._work is not None else WORK
         if self._in_fault(ts_ms):
-            state = FAULT
+            state = STATE_OFF if self.in_maintenance else FAULT
         elif supply == DEAD or phase == OFF:
             state = STATE_OFF
         else:
@@ -458,6 +559,8 @@ class CyclingModel(MachineModel):
         self.set_state(ts_ms, state)
         if state in (IDLE, RUNNING):
             duty = config.duty if state == RUNNING else config.duty_break
+            if self._regimes is not None:
+                duty = self._regimes.within(ts_ms, duty, 0.0, 2.0 * duty)
             rng = self.rng
             on = sum(1 for _ in range(config.elements) if rng.random() < duty)
             power = config.base_power_w + config.element_power_w * on

@@ -22,14 +22,14 @@ def build_source(
     """A simulator source for a layout, and the truth it records (written to ``truth_dir``).
 
     Args:
-        layout: a packaged layout name (``garment``, ``food``, ``tiny``) or a YAML path.
+        layout: a packaged layout name (``garment``, ``food``, ``tiny``, ``fleet``) or a YAML path.
         seed: the same seed and arguments give the same samples.
         start: first simulated instant, timezone-aware; None: now (real time) or
             ``days`` before now (backfill).
         days: simulated days to produce; None runs until stopped.
         realtime: follow the wall clock (times ``speed``) instead of backfilling.
-        truth_dir: where ``states.csv``, ``failures.csv``, ``outages.csv`` and
-            ``emitted.csv`` are written when the run ends; None keeps them in memory only.
+        truth_dir: where ``states.csv``, ``failures.csv``, ``maintenance.csv``,
+            ``disturbances.csv``, ``outages.csv`` and ``emitted.csv`` are written when the run ends; None keeps them in memory only.
         speed: simulated seconds per wall-clock second in real time.
 
     Raises:

@@ -1,16 +1,23 @@
-"""Ground truth of a simulation: machine states, failures, grid events and what was emitted.
+"""Ground truth of a simulation: states, failures, maintenance, disturbances, grid events, samples.
 
 Analytics are scored against it and pipeline tests compare the stored readings with it.
 The same records are kept in memory (:class:`Truth`) and, when a directory is given,
 written as CSV files when the simulation ends:
 
-``states.csv``    site,line,machine,state,start,end          (intervals, end exclusive)
-``failures.csv``  site,line,machine,kind,degradation_start,failed_at,repaired_at
-``outages.csv``   site,kind,start,end,min_voltage,generator_start   (kind: outage | sag)
-``emitted.csv``   site,line,machine,metric,count      (every series, zero counts too)
+``states.csv``        site,line,machine,state,start,end      (intervals, end exclusive)
+``failures.csv``      site,line,machine,kind,degradation_start,failed_at,repaired_at
+``maintenance.csv``   site,line,machine,start,end,degradation_start
+``disturbances.csv``  site,line,machine,start,end,factor
+``outages.csv``       site,kind,start,end,min_voltage,generator_start   (kind: outage | sag)
+``emitted.csv``       site,line,machine,metric,count      (every series, zero counts too)
 
 Timestamps are ISO 8601 UTC with milliseconds. A state change is recorded at the tick of
 the machine's main channel that observed it, so intervals align with its samples.
+Preventive maintenance is recorded when it starts; ``degradation_start`` is empty unless
+it cut short a degradation in progress, which then never became a failure. A benign
+disturbance (vibration × ``factor`` for a while, not a fault) is recorded when the
+machine's condition channel first ticks after it started; a repair, a maintenance or a
+disturbance may end after the simulation does.
 """
 
 from __future__ import annotations
@@ -64,6 +71,32 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class Maintenance:
+    """Preventive maintenance stopped a machine from ``start`` to ``end`` and renewed it.
+
+    ``degradation_start`` is the onset of the degradation it cut short, None if the
+    machine was still healthy.
+    """
+
+    line: str
+    machine: str
+    start: datetime
+    end: datetime
+    degradation_start: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Disturbance:
+    """A benign disturbance raised a machine's vibration × ``factor`` from ``start`` to ``end``."""
+
+    line: str
+    machine: str
+    start: datetime
+    end: datetime
+    factor: float
+
+
+@dataclass(frozen=True, slots=True)
 class Outage:
     """A grid outage or sag; ``generator_start`` is when the generator took the load."""
 
@@ -82,6 +115,8 @@ class Truth:
         self.directory = directory
         self.states: list[StateInterval] = []
         self.failures: list[Failure] = []
+        self.maintenance: list[Maintenance] = []
+        self.disturbances: list[Disturbance] = []
         self.outages: list[Outage] = []
         self.emitted: dict[tuple[str, str, str], int] = {}
         self.start: datetime | None = None
@@ -127,6 +162,23 @@ class Truth:
             Failure(
                 line, machine, kind, from_ms(onset_ms), from_ms(failed_ms), from_ms(repaired_ms)
             )
+        )
+
+    def record_maintenance(
+        self, line: str, machine: str, start_ms: int, end_ms: int, onset_ms: int | None
+    ) -> None:
+        """Preventive maintenance; ``onset_ms`` of the degradation it cut short, if any."""
+        onset = from_ms(onset_ms) if onset_ms is not None else None
+        self.maintenance.append(
+            Maintenance(line, machine, from_ms(start_ms), from_ms(end_ms), onset)
+        )
+
+    def record_disturbance(
+        self, line: str, machine: str, start_ms: int, end_ms: int, factor: float
+    ) -> None:
+        """A benign disturbance of a machine's vibration."""
+        self.disturbances.append(
+            Disturbance(line, machine, from_ms(start_ms), from_ms(end_ms), factor)
         )
 
     def record_outage(
@@ -176,7 +228,7 @@ class Truth:
         return None
 
     def write_csv(self, directory: Path) -> None:
-        """Write ``states.csv``, ``failures.csv``, ``outages.csv`` and ``emitted.csv``."""
+        """Write the CSV files listed in the module docstring into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
         site = self.site
         _write(
@@ -198,6 +250,22 @@ class Truth:
                     iso(f.repaired_at),
                 )
                 for f in self.failures
+            ],
+        )
+        _write(
+            directory / "maintenance.csv",
+            ("site", "line", "machine", "start", "end", "degradation_start"),
+            [
+                (site, m.line, m.machine, iso(m.start), iso(m.end), iso(m.degradation_start))
+                for m in self.maintenance
+            ],
+        )
+        _write(
+            directory / "disturbances.csv",
+            ("site", "line", "machine", "start", "end", "factor"),
+            [
+                (site, d.line, d.machine, iso(d.start), iso(d.end), f"{d.factor:.3f}")
+                for d in self.disturbances
             ],
         )
         _write(

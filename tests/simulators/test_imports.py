@@ -9,8 +9,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "simulators"
 ALLOWED = {"pydantic", "yaml", "tonle", "simulators", "edge.sources"}
-# session.py is where the simulator plugs into the edge agent (and shows progress).
-PLUGS_INTO_EDGE = {"session.py": {"edge", "rich"}}
+# session.py is where the simulator plugs into the edge agent (and shows progress);
+# fleet.py hands benchmark data to the analytics as arrays, on a server, never a gateway.
+PLUGS_INTO_EDGE = {"session.py": {"edge", "rich"}, "fleet.py": {"numpy"}}
 
 
 def imported_modules(path: Path) -> set[str]:

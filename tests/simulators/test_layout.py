@@ -24,11 +24,11 @@ ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def test_the_packaged_layouts_are_garment_food_and_tiny() -> None:
-    assert available_layouts() == ["food", "garment", "tiny"]
+def test_the_packaged_layouts_are_garment_food_tiny_and_fleet() -> None:
+    assert available_layouts() == ["fleet", "food", "garment", "tiny"]
 
 
-@pytest.mark.parametrize("name", ["garment", "food", "tiny"])
+@pytest.mark.parametrize("name", ["garment", "food", "tiny", "fleet"])
 def test_every_packaged_layout_loads_with_valid_ids_and_metrics(name: str) -> None:
     layout = load_layout(name)
     assert ID.fullmatch(layout.site)

@@ -137,7 +137,14 @@ def test_the_truth_is_written_as_csv_when_the_run_ends(tmp_path: Path) -> None:
     source, truth = build_source("tiny", 4, MONDAY, 1.0, False, tmp_path / "truth")
     samples = list(source.samples(threading.Event()))
     files = {p.name for p in (tmp_path / "truth").iterdir()}
-    assert files == {"states.csv", "failures.csv", "outages.csv", "emitted.csv"}
+    assert files == {
+        "states.csv",
+        "failures.csv",
+        "maintenance.csv",
+        "disturbances.csv",
+        "outages.csv",
+        "emitted.csv",
+    }
 
     def rows(name: str) -> list[dict[str, str]]:
         with (tmp_path / "truth" / name).open(newline="", encoding="utf-8") as handle:

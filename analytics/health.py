@@ -25,6 +25,8 @@ from typing import Any, Final
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import HuberRegressor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from analytics.condition import (
@@ -126,8 +128,9 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
         Full load of the machine (W or A): the 95th percentile of its load readings.
     features_ : list of str
         Features of the score, in order.
-    regressors_ : dict of str to HuberRegressor
-        Healthy level of each deviation's metric given the load (and motor temperature).
+    regressors_ : dict of str to Pipeline
+        Healthy level of each deviation's metric given the load (and motor temperature):
+        a ``StandardScaler`` then a ``HuberRegressor``.
     center_, scale_ : dict of str to float
         Median and MAD-based sigma of each feature's healthy deviation.
     trained_from_ms_, trained_to_ms_ : int
@@ -182,7 +185,7 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
             raise ValueError("no load readings to learn the machine's full load from")
         windows = window_stats(part, reference, start_ms, end_ms, self.window_ms)
         self.reference_load_ = reference
-        self.regressors_: dict[str, HuberRegressor] = {}
+        self.regressors_: dict[str, Pipeline] = {}
         self.center_: dict[str, float] = {}
         self.scale_: dict[str, float] = {}
         self.features_: list[str] = []
@@ -195,7 +198,11 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
             ok = np.isfinite(y) & np.all(np.isfinite(x), axis=1)
             if int(ok.sum()) < self.min_windows:
                 continue
-            regressor = HuberRegressor(epsilon=self.epsilon, max_iter=500).fit(x[ok], y[ok])
+            # Scaled inputs (load is 0–1, temperatures tens of kelvins) converge in a few
+            # iterations where raw ones take hundreds.
+            regressor = make_pipeline(
+                StandardScaler(), HuberRegressor(epsilon=self.epsilon, max_iter=500)
+            ).fit(x[ok], y[ok])
             residual = y - self._predict(regressor, x)
             self._fit_scale(name, residual[ok], _MIN_SCALE[kind])
             self.regressors_[name] = regressor
@@ -223,7 +230,7 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
         self.scale_[name] = max(_MAD_TO_SIGMA * mad, floor)
 
     @staticmethod
-    def _predict(regressor: HuberRegressor, x: FloatArray) -> FloatArray:
+    def _predict(regressor: Pipeline, x: FloatArray) -> FloatArray:
         out = np.full(x.shape[0], np.nan)
         ok = np.all(np.isfinite(x), axis=1)
         if ok.any():
@@ -239,7 +246,7 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
         ``start_ms`` when there are some; windows before ``start_ms`` are not returned.
         """
         check_is_fitted(self, "features_")
-        lookback = self.window_ms * max(self.trend_windows, self.smooth_windows)
+        lookback = self.window_ms * (self.trend_windows + self.smooth_windows)
         first = start_ms - lookback
         windows = window_stats(samples, self.reference_load_, first, end_ms, self.window_ms)
         z: dict[str, FloatArray] = {}
@@ -258,6 +265,8 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
             change[name] = np.expm1(moved) if kind == LOG else moved
         if TREND in self.center_ and "vibration_rms" in deviations:
             trend = trailing_trend(windows.end_ms, deviations["vibration_rms"], self.trend_windows)
+            # Only where the machine ran: the slope of past windows says nothing of now.
+            trend[~np.isfinite(deviations["vibration_rms"])] = np.nan
             z[TREND] = (trend - self.center_[TREND]) / self.scale_[TREND]
             change[TREND] = np.expm1(trend)
         # Each feature is smoothed on its own, so the score and the reasons given for it

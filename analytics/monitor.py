@@ -29,6 +29,9 @@ DEFAULT_RULE: Final = Hysteresis(
     open_at=4.0, close_at=2.5, open_after=3, close_after=12, merge_gap_ms=2 * MS_PER_DAY
 )
 CRITICAL_HEALTH: Final = 30.0
+# A machine that did not run enough to learn from in its first week gets a day more at a
+# time, for this long, before it is left without a model until its next reset.
+LEARN_SEARCH_MS: Final = 30 * MS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ def _concat(parts: list[Assessment]) -> Assessment:
     )
 
 
-def _learning_end(
+def learning_end(
     samples: Samples, model: HealthModel, start_ms: int, end_ms: int, learn_ms: int
 ) -> int:
     """When a segment has had ``learn_ms`` and at least ``min_windows`` running windows."""
@@ -187,7 +190,9 @@ def monitor(
 ) -> Monitoring:
     """Learn and assess each segment of ``[start_ms, end_ms)`` between ``resets_ms``.
 
-    Windows are aligned to ``start_ms``; resets are rounded up to the next window. Every
+    Windows are aligned to ``start_ms``; resets are rounded up to the next window. A
+    segment learns from its first ``learn_ms`` (a day more at a time, for up to
+    :data:`LEARN_SEARCH_MS`, while the machine has not run enough). Every
     ``retrain_ms`` (0: never) a candidate is fitted on the last ``learn_ms`` and replaces
     the model in use only if :func:`review` accepts it; either way it is recorded.
     """
@@ -206,15 +211,21 @@ def monitor(
     learning: list[tuple[int, int]] = []
     for seg_start, seg_end in itertools.pairwise(cuts):
         model = HealthModel(**base.get_params())
-        learnt = _learning_end(samples, model, seg_start, seg_end, learn_ms)
+        search_end = min(seg_end, seg_start + learn_ms + LEARN_SEARCH_MS)
+        learnt = learning_end(samples, model, seg_start, search_end, learn_ms)
+        fitted = False
+        for attempt in range(learnt, search_end, MS_PER_DAY):
+            try:
+                model.fit(samples, seg_start, attempt)
+            except ValueError:
+                continue
+            learnt, fitted = attempt, True
+            break
+        if not fitted:
+            learnt = seg_end
         learning.append((seg_start, learnt))
         parts.append(_empty_assessment(seg_start, learnt, window))
-        if learnt >= seg_end:
-            continue
-        try:
-            model.fit(samples, seg_start, learnt)
-        except ValueError:
-            parts.append(_empty_assessment(learnt, seg_end, window))
+        if not fitted:
             continue
         reason = "fitted on the first healthy period after a reset"
         t = learnt

@@ -3,6 +3,10 @@
 A run starts at local midnight of the day before the previous successful run ended (so
 partly seen days and night shifts are recomputed whole) and ends now; the first run of
 a site starts at midnight of its first reading. Results replace the rows of earlier runs.
+
+Each site's run computes the energy analytics, then predictive maintenance over the same
+period under the same run id: maintenance reads the machine states the energy job has
+just written (a long fault that ended is a repair, which resets a machine's history).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import psycopg
 
 from analytics.costs import local_day_start
 from analytics.job import JobReport, run_energy
+from analytics.maintenance_job import run_maintenance
 from analytics.site_config import load_sites, site_config
 from analytics.store import last_done_run_end, site_extent
 from tonle.errors import ConfigError, StoreError
@@ -48,7 +53,7 @@ def run_once(
     sites_file: Path | None,
     progress: object = None,
 ) -> list[JobReport]:
-    """Run the energy analytics for each site over its period; return what each run did."""
+    """Run the energy and maintenance analytics for each site; return what each run did."""
     configs = load_sites(sites_file)
     say = progress if callable(progress) else (lambda message: log.info("%s", message))
     reports: list[JobReport] = []
@@ -75,6 +80,9 @@ def run_once(
             period_start = local_day_start(config, since - overlap)
             say(f"{site}: {period_start.isoformat()} → {period_end.isoformat()}")
             report = run_energy(conn, site, config, period_start, period_end, say)
+            maintenance = run_maintenance(conn, site, period_start, period_end, report.run_id, say)
+            report.rows.update(maintenance.rows)
+            report.summary["maintenance"] = maintenance.summary()
             say(
                 f"{site}: run {report.run_id} in {report.seconds} s — "
                 + ", ".join(f"{n} {table}" for table, n in report.rows.items())

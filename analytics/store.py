@@ -8,6 +8,7 @@ replaces earlier rows, and each row names the run that produced it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from analytics.series import Series
+from analytics.series import FloatArray, Int64Array, Series
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -86,6 +87,17 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "savings_pct", "fsu_pct", "avoided_cost", "annual_avoided_cost", "currency",
          "investment", "payback_years", "heating_balance_point_c"),
         ("site", "granularity", "baseline_start"),
+    ),
+    "machine_health": (
+        ("site", "line", "machine", "ts", "health", "score", "load", "samples", "z", "change",
+         "model_id"),
+        ("site", "machine", "ts"),
+    ),
+    # Acknowledgement columns are not among these, so recomputing an alert keeps them.
+    "maintenance_alerts": (
+        ("site", "line", "machine", "opened_at", "closed_at", "severity", "min_health",
+         "peak_at", "peak_score", "reasons", "model_id"),
+        ("site", "machine", "opened_at"),
     ),
 }  # fmt: skip
 
@@ -189,3 +201,218 @@ def _adapt(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return Jsonb(json.loads(json.dumps(value, default=float)))
     return value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy numbers as Python ones, NaN and infinities as None (not JSON)."""
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def note_run(conn: Conn, run_id: int, extra: dict[str, Any], error: str | None = None) -> None:
+    """Add ``extra`` to a finished run's summary; with ``error``, record the run as failed."""
+    conn.execute(
+        "UPDATE analytics_runs SET summary = coalesce(summary, '{}'::jsonb) || %s,"
+        " status = CASE WHEN %s::text IS NULL THEN status ELSE 'failed' END,"
+        " error = coalesce(%s, error) WHERE id = %s",
+        (Jsonb(jsonable(extra)), error, error, run_id),
+    )
+
+
+# ----------------------------------------------------------------- maintenance
+
+# Runs of consecutive fault intervals of one machine that the machine came out of (the
+# interval after the run is in another state); a fault still going on is left out.
+_FAULT_RUNS = """
+WITH marked AS (
+    SELECT start_ts, end_ts, state, lead(state) OVER w AS next_state,
+           CASE WHEN state = 3 AND lag(state) OVER w IS DISTINCT FROM 3 THEN 1 ELSE 0 END
+               AS begins
+    FROM machine_states
+    WHERE site = %s AND line = %s AND machine = %s AND end_ts > %s AND start_ts < %s
+    WINDOW w AS (ORDER BY start_ts)
+), runs AS (
+    SELECT state, end_ts, start_ts, next_state, sum(begins) OVER (ORDER BY start_ts) AS run
+    FROM marked
+)
+SELECT min(start_ts), max(end_ts) FROM runs WHERE state = 3 GROUP BY run
+HAVING bool_or(next_state IS NOT NULL AND next_state <> 3) ORDER BY 1
+"""
+ALERT_COLUMNS = (
+    "alert_id, site, line, machine, opened_at, closed_at, severity, min_health, peak_at,"
+    " peak_score, reasons, model_id, run_id, acknowledged_at, acknowledged_by, ack_comment"
+)
+_HEALTH = """
+SELECT (extract(epoch FROM ts) * 1000)::bigint, health, score, load, samples, z, change,
+       model_id
+FROM machine_health WHERE site = %s AND machine = %s AND ts > %s AND ts <= %s ORDER BY ts
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A maintenance done on a machine: a repair, a service or a sensor change."""
+
+    at: datetime
+    kind: str
+    note: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRows:
+    """Stored ``machine_health`` rows of one machine, as arrays (NaN for a missing value)."""
+
+    ts_ms: Int64Array
+    health: FloatArray
+    score: FloatArray
+    load: FloatArray
+    samples: Int64Array
+    z: dict[str, FloatArray]
+    change: dict[str, FloatArray]
+    model_id: Int64Array
+
+
+def first_reading(conn: Conn, sensor_ids: Sequence[int]) -> datetime | None:
+    """The earliest reading of any of the sensors, or None if they have none."""
+    first: datetime | None = None
+    for sensor_id in sensor_ids:
+        row = conn.execute(
+            "SELECT ts FROM readings WHERE sensor_id = %s ORDER BY ts LIMIT 1", (sensor_id,)
+        ).fetchone()
+        if row is not None and (first is None or row[0] < first):
+            first = row[0]
+    return first
+
+
+def fault_runs(
+    conn: Conn, site: str, line: str, machine: str, since: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
+    """(start, end) of the fault spells of a machine that ended in [since, until)."""
+    rows = conn.execute(_FAULT_RUNS, (site, line, machine, since, until)).fetchall()
+    return [(start, end) for start, end in rows if since <= end < until]
+
+
+def log_maintenance(
+    conn: Conn, site: str, line: str, machine: str, entries: Sequence[LogEntry]
+) -> int:
+    """Add entries to ``maintenance_log`` (an entry already there is kept); return how many."""
+    added = 0
+    for entry in entries:
+        added += conn.execute(
+            "INSERT INTO maintenance_log (site, line, machine, at, kind, note, source)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (site, line, machine, entry.at, entry.kind, entry.note, entry.source),
+        ).rowcount
+    return added
+
+
+def maintenance_log_of(conn: Conn, site: str, machine: str, until: datetime) -> list[LogEntry]:
+    """A machine's maintenance up to ``until``, oldest first."""
+    rows = conn.execute(
+        "SELECT at, kind, note, source FROM maintenance_log"
+        " WHERE site = %s AND machine = %s AND at <= %s ORDER BY at, kind",
+        (site, machine, until),
+    ).fetchall()
+    return [LogEntry(at, str(kind), str(note), str(source)) for at, kind, note, source in rows]
+
+
+def delete_health(conn: Conn, site: str, machine: str, after: datetime, upto: datetime) -> int:
+    """Remove a machine's health rows with ``after < ts <= upto``; return how many."""
+    return conn.execute(
+        "DELETE FROM machine_health WHERE site = %s AND machine = %s AND ts > %s AND ts <= %s",
+        (site, machine, after, upto),
+    ).rowcount
+
+
+def load_health(conn: Conn, site: str, machine: str, after: datetime, upto: datetime) -> HealthRows:
+    """A machine's stored health with ``after < ts <= upto``, in time order."""
+    rows = conn.execute(_HEALTH, (site, machine, after, upto)).fetchall()
+    features = sorted({k for row in rows for k in (*row[5], *row[6])})
+
+    def column(index: int) -> FloatArray:
+        return np.array([np.nan if r[index] is None else r[index] for r in rows], np.float64)
+
+    def per_feature(index: int) -> dict[str, FloatArray]:
+        return {
+            f: np.array([np.nan if r[index].get(f) is None else r[index][f] for r in rows])
+            for f in features
+        }
+
+    return HealthRows(
+        np.array([r[0] for r in rows], np.int64),
+        column(1),
+        column(2),
+        column(3),
+        np.array([r[4] for r in rows], np.int64),
+        per_feature(5),
+        per_feature(6),
+        np.array([r[7] for r in rows], np.int64),
+    )
+
+
+def health_scores(
+    conn: Conn, site: str, machine: str, after: datetime, upto: datetime
+) -> FloatArray:
+    """A machine's stored anomaly scores with ``after < ts <= upto``, in time order."""
+    rows = conn.execute(
+        "SELECT score FROM machine_health WHERE site = %s AND machine = %s"
+        " AND ts > %s AND ts <= %s ORDER BY ts",
+        (site, machine, after, upto),
+    ).fetchall()
+    return np.array([r[0] for r in rows], dtype=np.float64)
+
+
+def earliest_standing_alert(
+    conn: Conn, site: str, machine: str, after: datetime, at: datetime, closed_after: datetime
+) -> datetime | None:
+    """When the first alert opened in ``(after, at]`` that was still open at ``closed_after``."""
+    row = conn.execute(
+        "SELECT min(opened_at) FROM maintenance_alerts WHERE site = %s AND machine = %s"
+        " AND opened_at > %s AND opened_at <= %s AND (closed_at IS NULL OR closed_at > %s)",
+        (site, machine, after, at, closed_after),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def delete_alerts(
+    conn: Conn,
+    site: str,
+    machine: str,
+    after: datetime,
+    upto: datetime,
+    keep: Sequence[datetime],
+) -> int:
+    """Remove unacknowledged alerts opened in ``(after, upto]`` except those opened at ``keep``."""
+    return conn.execute(
+        "DELETE FROM maintenance_alerts WHERE site = %s AND machine = %s"
+        " AND opened_at > %s AND opened_at <= %s AND acknowledged_at IS NULL"
+        " AND NOT (opened_at = ANY(%s))",
+        (site, machine, after, upto, list(keep)),
+    ).rowcount
+
+
+def acknowledge(conn: Conn, alert_id: int, by: str, comment: str) -> tuple[Any, ...] | None:
+    """Mark an alert seen by ``by``; return its row, or None if unknown or acknowledged."""
+    return conn.execute(
+        "UPDATE maintenance_alerts SET acknowledged_at = now(), acknowledged_by = %s,"
+        " ack_comment = %s WHERE alert_id = %s AND acknowledged_at IS NULL"
+        f" RETURNING {ALERT_COLUMNS}",
+        (by, comment, alert_id),
+    ).fetchone()
+
+
+def alert_row(conn: Conn, alert_id: int) -> tuple[Any, ...] | None:
+    """One alert's row (columns :data:`ALERT_COLUMNS`), or None."""
+    return conn.execute(
+        f"SELECT {ALERT_COLUMNS} FROM maintenance_alerts WHERE alert_id = %s", (alert_id,)
+    ).fetchone()

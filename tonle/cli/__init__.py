@@ -237,7 +237,7 @@ def edge(
 @app.command("simulate")
 def simulate(
     layout: Annotated[
-        str, typer.Option(help="garment, food, tiny, or a layout YAML path")
+        str, typer.Option(help="garment, food, tiny, fleet, or a layout YAML path")
     ] = "garment",
     seed: Annotated[int, typer.Option(help="same seed, same data")] = 1,
     days: Annotated[float | None, typer.Option(help="backfill this many days, then stop")] = None,
@@ -481,6 +481,86 @@ def bench_rul(
     table.add_row("fit_seconds", f"{float(figures['fit_seconds']):.1f}", "", "", "")
     Console().print(table)
     typer.echo(json.dumps(figures, default=float))
+
+
+@bench_app.command("maintenance")
+def bench_maintenance(
+    seed: Annotated[int, typer.Option(help="seed of the first simulated fleet")] = 1,
+    fleets: Annotated[int, typer.Option(help="simulated fleets (seeds seed, seed+1, …)")] = 2,
+    machines: Annotated[int, typer.Option(help="machines per fleet")] = 12,
+    days: Annotated[float, typer.Option(help="days of operation per fleet")] = 180.0,
+    cmapss: Annotated[Path, typer.Option(help="the C-MAPSS FD001 folder")] = Path(
+        "../shared/datasets/cmapss-fd001"
+    ),
+    nab: Annotated[Path, typer.Option(help="the NAB folder (machine temperature)")] = Path(
+        "../shared/datasets/nab"
+    ),
+) -> None:
+    """Early warnings on simulated fleets, RUL on C-MAPSS, anomalies on NAB, beside references."""
+    from rich.table import Table
+
+    from tonle.cli.bench_maintenance import (
+        TARGETS,
+        cmapss_figures,
+        fleet_figures,
+        met,
+        nab_figures,
+    )
+
+    _setup_logging("WARNING")
+    for folder, wanted in ((cmapss, "train_FD001.txt"), (nab, "windows.json")):
+        if not (folder / wanted).exists():
+            raise _fail(
+                FileNotFoundError(f"no {wanted} in {folder}"),
+                "Pass --cmapss and --nab with the dataset folders (see ../shared/datasets).",
+            )
+    figures: dict[str, Any] = {}
+    with console.status("simulated fleets…"):
+        figures |= fleet_figures(seed, fleets, machines, days, console.print)
+    with console.status("NAB machine temperature…"):
+        figures |= nab_figures(nab)
+    with console.status("C-MAPSS FD001 (two regressors, about a minute)…"):
+        figures |= cmapss_figures(cmapss, seed)
+
+    table = Table(title=f"tonle bench maintenance (seed {seed}, {fleets} fleets)")
+    for column in ("figure", "Tonle", "reference", "target", "met"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    rows = (
+        ("event_recall", "baseline_event_recall", "rolling z-score"),
+        ("episode_precision", "baseline_episode_precision", "rolling z-score"),
+        ("false_per_1000h", "baseline_false_per_1000h", "rolling z-score"),
+        ("median_lead_h", "baseline_median_lead_h", "rolling z-score"),
+        ("p10_lead_h", None, ""),
+        ("cmapss_rmse", "cmapss_forest_rmse", "random forest"),
+        ("cmapss_score", "cmapss_forest_score", "random forest"),
+        ("nab_windows_found", "nab_iforest_windows_found", "IsolationForest"),
+        ("nab_false_per_week", "nab_iforest_false_per_week", "IsolationForest"),
+    )
+    for key, ref_key, ref_name in rows:
+        value = float(figures[key])
+        reference = f"{float(figures[ref_key]):.3g} ({ref_name})" if ref_key else ""
+        if key == "nab_false_per_week":
+            target, ok = "< reference", value < float(figures["nab_iforest_false_per_week"])
+            verdict = "yes" if ok else "NO"
+        else:
+            sense_target = TARGETS.get(key)
+            target = f"{sense_target[0]} {sense_target[1]:g}" if sense_target else ""
+            verdict = met(key, value)
+        table.add_row(key, f"{value:.3g}", reference, target, verdict)
+    table.add_row("failures caught", f"{figures['caught']}/{figures['failures']}", "", "", "")
+    table.add_row(
+        "episodes (false)", f"{figures['episodes']} ({figures['false_episodes']})", "", "", ""
+    )
+    table.add_row("rul_mae_h (last 14 days)", f"{figures['rul_mae_h']:.3g}", "", "", "")
+    table.add_row("rul_interval_coverage (80 %)", f"{figures['rul_interval_coverage']:.3g}",
+                  "", "", "")  # fmt: skip
+    Console().print(table)
+    headline = (
+        "cmapss_rmse", "cmapss_score", "event_recall", "episode_precision", "false_per_1000h",
+        "median_lead_h", "p10_lead_h", "baseline_event_recall", "baseline_false_per_1000h",
+        "nab_windows_found", "nab_false_per_week",
+    )  # fmt: skip
+    typer.echo(json.dumps({key: figures[key] for key in headline} | figures, default=float))
 
 
 # ----------------------------------------------------------------------- demo

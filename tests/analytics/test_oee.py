@@ -62,3 +62,42 @@ def test_six_big_losses_of_one_shift() -> None:
     assert result.oee == pytest.approx(380 * 60 / (480 * 60))  # good units × cycle / planned
     # Reduced speed: net operating time (less minor stops) beyond the ideal time for the units.
     assert result.reduced_speed_s == (430 - 5) * 60 - 390 * 60
+
+
+@pytest.mark.db
+def test_line_oee_sums_its_machines(database_url: str) -> None:
+    import psycopg
+
+    columns = (
+        "site, line, machine, bucket_start, bucket_end, label, planned_s, operating_s, "
+        "total_units, good_units, ideal_cycle_s, availability, performance, quality, oee, "
+        "breakdown_s, setup_s, minor_stop_s, reduced_speed_s, startup_reject_units, "
+        "defect_units, run_id"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        (run_id,) = conn.execute(
+            "INSERT INTO analytics_runs (site, period_start, period_end, model_version) "
+            "VALUES ('s', now(), now(), 't') RETURNING id"
+        ).fetchone()  # type: ignore[misc]
+        rows = [  # the textbook shift, and a machine half as long with nothing lost
+            ("m1", 480 * 60, 420 * 60, 60.0, 400, 380),
+            ("m2", 240 * 60, 240 * 60, 60.0, 240, 240),
+        ]
+        for machine, planned, operating, ideal, total, good in rows:
+            conn.execute(
+                f"INSERT INTO oee_shifts ({columns}) VALUES ('s', 'l', %s, "
+                "'2026-01-05 00:00Z', '2026-01-05 08:00Z', 'day', %s, %s, %s, %s, %s, "
+                "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, %s)",
+                (machine, planned, operating, total, good, ideal, run_id),
+            )
+        line = conn.execute(
+            "SELECT machines, availability, performance, quality, oee FROM oee_lines"
+        ).fetchone()
+    assert line is not None
+    machines, availability, performance, quality, overall = line
+    assert machines == 2
+    assert availability == pytest.approx(660 / 720)
+    assert performance == pytest.approx(640 / 660)
+    assert quality == pytest.approx(620 / 640)
+    assert overall == pytest.approx(620 / 720)
+    assert overall == pytest.approx(availability * performance * quality)

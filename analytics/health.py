@@ -6,14 +6,15 @@ the motor's, which carries the room temperature): a robust linear model (scikit-
 ``HuberRegressor``) fitted on the machine's healthy windows. What the load does not
 explain is the *deviation*: for vibration the log ratio to the healthy level at that
 load, for the bearing the kelvins above it. Each deviation, and the day's trend of the
-vibration deviation, is turned into a robust z-score against the healthy period (median
-and MAD). Only rises count (a fault makes a machine louder and hotter, never quieter).
+vibration deviation and its kurtosis over a day (a fault that comes and goes makes it
+heavy-tailed), is turned into a robust z-score against the healthy period (median and
+MAD). Only rises count (a fault makes a machine louder and hotter, never quieter).
 
 Each z-score is smoothed by its median over the machine's last few running windows, so
 that a knock or a loose guard lasting an hour or two does not raise an alert; the
-anomaly score of a window is the largest smoothed z-score (the trend only explains), and
-the health index maps it onto 0–100: ``100 / (1 + (score / 5)³)``, so a score of 2
-(ordinary) reads 94, 4 (an alert opens) 66, 6 reads 37 and 10 reads 11.
+anomaly score of a window is the largest smoothed z-score (trend and kurtosis only
+explain), and the health index maps it onto 0–100: ``100 / (1 + (score / 5)³)``, so a
+score of 2 (ordinary) reads 94, 4 (an alert opens) 66, 6 reads 37 and 10 reads 11.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from analytics.condition import (
     Samples,
     Windows,
     reference_load,
+    trailing_kurtosis,
     trailing_trend,
     window_stats,
 )
@@ -47,9 +49,12 @@ DEVIATIONS: Final = (
     ("bearing_temp", "bearing_temp", KELVIN),
 )
 TREND: Final = "vibration_rms_trend"
+KURTOSIS: Final = "vibration_rms_kurtosis"
+# Features that explain an alert but do not raise one (see HealthModel.assess).
+EXPLANATORY: Final = (TREND, KURTOSIS)
 # MAD floors: the sensors' own resolution, so a perfectly quiet training period does
 # not make every later wobble look huge (2 % in vibration, 0.3 K in temperature).
-_MIN_SCALE: Final = {LOG: 0.02, KELVIN: 0.3, TREND: 0.01}
+_MIN_SCALE: Final = {LOG: 0.02, KELVIN: 0.3, TREND: 0.01, KURTOSIS: 0.5}
 _MAD_TO_SIGMA: Final = 1.4826
 
 
@@ -218,6 +223,10 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
             if int(np.isfinite(trend).sum()) >= self.min_windows:
                 self._fit_scale(TREND, trend[np.isfinite(trend)], _MIN_SCALE[TREND])
                 self.features_.append(TREND)
+            peaked = trailing_kurtosis(deviations["vibration_rms"], self.trend_windows)
+            if int(np.isfinite(peaked).sum()) >= self.min_windows:
+                self._fit_scale(KURTOSIS, peaked[np.isfinite(peaked)], _MIN_SCALE[KURTOSIS])
+                self.features_.append(KURTOSIS)
         self.trained_from_ms_ = int(start_ms)
         self.trained_to_ms_ = int(end_ms)
         self.n_windows_ = int(np.sum(windows.count > 0))
@@ -269,13 +278,18 @@ class HealthModel(BaseEstimator):  # type: ignore[misc]
             trend[~np.isfinite(deviations["vibration_rms"])] = np.nan
             z[TREND] = (trend - self.center_[TREND]) / self.scale_[TREND]
             change[TREND] = np.expm1(trend)
+        if KURTOSIS in self.center_ and "vibration_rms" in deviations:
+            peaked = trailing_kurtosis(deviations["vibration_rms"], self.trend_windows)
+            peaked[~np.isfinite(deviations["vibration_rms"])] = np.nan
+            z[KURTOSIS] = (peaked - self.center_[KURTOSIS]) / self.scale_[KURTOSIS]
+            change[KURTOSIS] = peaked - self.center_[KURTOSIS]
         # Each feature is smoothed on its own, so the score and the reasons given for it
         # are the same numbers.
         z = {k: past_median(v, self.smooth_windows) for k, v in z.items()}
         fold = np.abs if self.two_sided else (lambda v: np.maximum(v, 0.0))
-        # The trend explains an alert but does not raise one: a knock that lasts an hour
-        # tilts a day's slope as much as a wearing bearing does.
-        scored = [fold(v) for k, v in z.items() if k != TREND]
+        # The trend and the kurtosis explain an alert but do not raise one: a knock that
+        # lasts an hour tilts a day's slope and fattens its tails as a wearing bearing does.
+        scored = [fold(v) for k, v in z.items() if k not in EXPLANATORY]
         stacked = np.vstack(scored) if scored else None
         score = np.full(len(windows), np.nan)
         if stacked is not None:
@@ -331,6 +345,7 @@ _NAMES: Final = {
     "vibration_peak": "vibration peaks",
     "bearing_temp": "bearing temperature",
     TREND: "vibration trend",
+    KURTOSIS: "vibration",
 }
 
 
@@ -347,6 +362,8 @@ def explain(assessment: Assessment, index: int, top: int = 3, min_z: float = 2.0
             text = f"{name} {moved:+.1f} K above healthy at this load"
         elif feature == TREND:
             text = f"{name}: rising {100 * moved:.0f}% per day"
+        elif feature == KURTOSIS:
+            text = f"{name} comes and goes (kurtosis over a day {moved:+.1f} above healthy)"
         else:
             text = f"{name} {100 * moved:.0f}% above healthy at this load"
         reasons.append(Reason(feature, round(value, 2), round(moved, 4), f"{text} (z {value:.1f})"))

@@ -25,6 +25,13 @@ database holds, for every machine with condition metrics:
   are assessed by the model valid at each window (a rerun over an old period uses the
   models of that time, never a newer one), with readings from 2 days before for the
   trend and the smoothing. Windows with a score are stored; a rerun replaces them.
+- **Hours to failure.** With an active fleet-wide RUL model (``tonle analytics
+  train-rul``), the life of each segment the run touched is rebuilt from its stored
+  health rows since the segment's start (the rows :func:`~analytics.rul_hours.health_rows`
+  gives, in order), and the estimates of its windows in the run's period are stored in
+  ``rul_estimates`` (an estimate depends only on the windows before it, so a rerun writes
+  the same values). Estimates whose health row has gone are removed. Without a RUL model
+  the report says so once, and nothing else changes.
 - **Alerts.** The stored health of each segment the run touched (the last
   :data:`ALERT_HORIZON_MS`, reaching back to the opening of an alert still standing then)
   is turned into episodes by :func:`~analytics.monitor.alerts_of`. An episode still open
@@ -67,6 +74,7 @@ from analytics.model_registry import (
     StoredModel,
     get_model,
     list_models,
+    load_active_rul,
     load_model,
     promote,
     record_rejected,
@@ -80,15 +88,18 @@ from analytics.monitor import (
     learning_end,
     review,
 )
+from analytics.rul_hours import CAP_H, HoursToFailure, Life, health_rows
 from analytics.series import MS_PER_HOUR, from_ms, to_ms
 from analytics.store import (
     Conn,
+    HealthRows,
     LogEntry,
     SensorRef,
     acknowledge,
     alert_row,
     delete_alerts,
     delete_health,
+    delete_rul,
     earliest_standing_alert,
     fault_runs,
     first_reading,
@@ -116,6 +127,7 @@ ALERT_HORIZON_MS: Final = 60 * MS_PER_DAY
 ALERT_LOOKBACK_MS: Final = MS_PER_DAY  # before a standing alert's opening, all was quiet
 RULE: Final = DEFAULT_RULE
 WINDOW_MS: Final = MS_PER_HOUR
+NO_RUL_MODEL: Final = "no RUL model: run `tonle analytics train-rul`"
 
 Progress = Callable[[str], None]
 
@@ -152,7 +164,10 @@ class AlertRecord:
 
 @dataclass
 class MaintenanceReport:
-    """What a maintenance run wrote, per table, and where each machine stands."""
+    """What a maintenance run wrote, per table, and where each machine stands.
+
+    ``rul`` names the RUL model the run used, or says why there was none.
+    """
 
     run_id: int
     site: str
@@ -160,11 +175,17 @@ class MaintenanceReport:
     end: datetime
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     machines: dict[str, str] = field(default_factory=dict)
+    rul: str = ""
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """The report as the run's summary records it."""
-        return {"rows": dict(self.rows), "machines": self.machines, "seconds": self.seconds}
+        return {
+            "rows": dict(self.rows),
+            "machines": self.machines,
+            "rul": self.rul,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -229,6 +250,7 @@ class MaintenanceJob:
         self.last_ms = _floor(to_ms(end))
         self.report = MaintenanceReport(run_id, site, start, end)
         self._models: dict[int, HealthModel] = {}
+        self._rul: tuple[StoredModel, HoursToFailure] | None = None
 
     # ----------------------------------------------------------------- the run
 
@@ -237,6 +259,8 @@ class MaintenanceJob:
         began = time.monotonic()
         try:
             machines = _condition_machines(self.site, site_sensors(self.conn, self.site))
+            if machines:
+                self._rul = self._load_rul()
             for machine in machines:
                 key = f"{machine.ref.line}/{machine.ref.machine}"
                 try:
@@ -279,6 +303,9 @@ class MaintenanceJob:
             superseded = any(s > segment.start_ms for s in later_models)
             status = self._segment(machine, segment, superseded)
             self._alerts(machine, segment)
+            latest = self._hours_to_failure(machine, segment)
+            if latest:
+                status = f"{status}; {latest}"
         return status
 
     # -------------------------------------------------------------- segments
@@ -514,12 +541,8 @@ class MaintenanceJob:
         if standing is not None:
             begin = max(s0, to_ms(standing) - ALERT_LOOKBACK_MS)
         stored = load_health(self.conn, ref.site, ref.machine, from_ms(begin), from_ms(end))
-        assessment = Assessment(
-            Windows(stored.ts_ms, stored.samples, stored.load, {}, {}),
-            stored.z, stored.change, stored.score, stored.health,
-        )  # fmt: skip
         rows = []
-        for alert in alerts_of(assessment, RULE):
+        for alert in alerts_of(_assessment_of(stored), RULE):
             episode = alert.episode
             closed = episode.end_ms
             if closed is None and segment.end_ms is not None:
@@ -539,6 +562,60 @@ class MaintenanceJob:
         gone = delete_alerts(self.conn, ref.site, ref.machine, from_ms(begin), from_ms(end),
                              [row[3] for row in rows])  # fmt: skip
         self._count("maintenance_alerts_deleted", gone)
+
+    # ----------------------------------------------------- hours to failure
+
+    def _load_rul(self) -> tuple[StoredModel, HoursToFailure] | None:
+        """The fleet's RUL model for this run; the report says which, or why none."""
+        try:
+            found = load_active_rul(self.conn)
+        except ModelIntegrityError as exc:
+            log.warning("%s: hours to failure skipped: %s", self.site, exc)
+            self.report.rul = f"RUL skipped: {exc}"
+            found = None
+        else:
+            self.report.rul = NO_RUL_MODEL if found is None else f"RUL model {found[0].model_id}"
+        self.say(f"{self.site}: {self.report.rul}")
+        return found
+
+    def _hours_to_failure(self, machine: _Machine, segment: _Segment) -> str:
+        """Store the RUL of the segment's windows in the run; describe the latest one."""
+        if self._rul is None:
+            return ""
+        stored, model = self._rul
+        ref = machine.ref
+        s0 = segment.start_ms
+        hi = self.last_ms if segment.end_ms is None else min(segment.end_ms, self.last_ms)
+        lo = max(s0, self.first_ms)
+        if hi <= lo:
+            return ""
+        health = load_health(self.conn, ref.site, ref.machine, from_ms(s0), from_ms(hi))
+        delete_rul(self.conn, ref.site, ref.machine, from_ms(s0), from_ms(hi), from_ms(lo))
+        # The whole life since the reset: an estimate looks back at its windows.
+        ends, x = health_rows(_assessment_of(health))
+        if not ends.size or ends[-1] <= lo:
+            return ""
+        low, mid, high = model.predict_interval(Life(ends, x, None))
+        capped = model.capped(mid)
+        health_model = health.model_id[np.searchsorted(health.ts_ms, ends)]
+        rows = [
+            (ref.site, ref.line, ref.machine, from_ms(int(ends[i])), float(mid[i]),
+             float(low[i]), float(high[i]), bool(capped[i]), stored.model_id,
+             int(health_model[i]))
+            for i in np.flatnonzero(ends > lo)
+        ]  # fmt: skip
+        self._count("rul_estimates", upsert(self.conn, "rul_estimates", self.run_id, rows))
+        if capped[-1]:
+            return f"hours to failure: more than {CAP_H:.0f} h"
+        return f"hours to failure: {mid[-1]:.0f} h ({low[-1]:.0f}–{high[-1]:.0f} h)"
+
+
+def _assessment_of(stored: HealthRows) -> Assessment:
+    """Stored health rows in the shape the monitor gives them (without levels)."""
+    return Assessment(
+        Windows(stored.ts_ms, stored.samples, stored.load, {}, {}),
+        stored.z, stored.change, stored.score, stored.health,
+    )  # fmt: skip
 
 
 def _repairs(faults: list[tuple[datetime, datetime]]) -> list[LogEntry]:

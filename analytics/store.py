@@ -99,6 +99,11 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "peak_at", "peak_score", "reasons", "model_id"),
         ("site", "machine", "opened_at"),
     ),
+    "rul_estimates": (
+        ("site", "line", "machine", "ts", "rul_h", "low_h", "high_h", "capped", "model_id",
+         "health_model_id"),
+        ("site", "machine", "ts"),
+    ),
 }  # fmt: skip
 
 
@@ -358,6 +363,23 @@ def load_health(conn: Conn, site: str, machine: str, after: datetime, upto: date
         per_feature(6),
         np.array([r[7] for r in rows], np.int64),
     )
+
+
+def delete_rul(
+    conn: Conn, site: str, machine: str, after: datetime, upto: datetime, recomputed: datetime
+) -> int:
+    """Remove a machine's RUL estimates with ``after < ts <= upto`` that are stale.
+
+    Stale: those after ``recomputed`` (about to be written again), and any whose window
+    no longer has a health row (a reset logged after the fact). Returns how many.
+    """
+    return conn.execute(
+        "DELETE FROM rul_estimates e WHERE e.site = %s AND e.machine = %s"
+        " AND e.ts > %s AND e.ts <= %s AND (e.ts > %s OR NOT EXISTS ("
+        "SELECT 1 FROM machine_health h"
+        " WHERE h.site = e.site AND h.machine = e.machine AND h.ts = e.ts))",
+        (site, machine, after, upto, recomputed),
+    ).rowcount
 
 
 def health_scores(

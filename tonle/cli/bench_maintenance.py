@@ -16,16 +16,15 @@ Three tests, each beside a reference:
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from analytics.condition import Samples, align, reference_load, window_stats
+from analytics.condition import Samples, reference_load, window_stats
 from analytics.episodes import Episode, Hysteresis
 from analytics.health import HealthModel
 from analytics.maintenance_eval import (
@@ -34,17 +33,22 @@ from analytics.maintenance_eval import (
     score_machine,
     zscore_episodes,
 )
-from analytics.monitor import DEFAULT_RULE, MS_PER_DAY, Monitoring, monitor
-from analytics.rul_hours import CAP_H, HoursToFailure, Life, health_rows
-from analytics.series import MS_PER_HOUR, Series
-from simulators.fleet import Fleet, MachineHistory, simulate_fleet
+from analytics.monitor import DEFAULT_RULE, MS_PER_DAY
+from analytics.rul_hours import HoursToFailure, Life, score_lives
+from analytics.series import MS_PER_HOUR
+from simulators.fleet import Fleet, MachineHistory
+from tonle.cli.rul_training import (
+    lives_of,
+    resets_of,
+    simulated_fleet,
+    training_fleets,
+    watch,
+)
 
 Progress = Callable[[str], None]
 
-FLEET_START: Final = datetime(2026, 1, 5, tzinfo=UTC)
 FLEET_DAYS: Final = 180.0
 FLEET_MACHINES: Final = 12
-FLEET_SAMPLE_S: Final = 600.0
 FLEETS: Final = 2
 # The remaining-life regressor learns on fleets of other seeds than the ones it is
 # scored on: seed + RUL_SEED_OFFSET + k.
@@ -76,15 +80,6 @@ TARGETS: Final = {
 }
 
 
-def samples_of(history: MachineHistory) -> Samples:
-    """A simulated machine's readings as the analytics see them from the database."""
-    series = {}
-    for metric, values in history.metrics.items():
-        ok = np.isfinite(values)
-        series[metric] = Series(history.ts_ms[ok], values[ok])
-    return align(series)
-
-
 def truth_of(fleet: Fleet, history: MachineHistory) -> tuple[MachineTruth, list[int]]:
     """What happened to a machine, and the resets its maintenance log shows."""
     failures = [f for f in fleet.failures if f.machine == history.machine]
@@ -92,8 +87,6 @@ def truth_of(fleet: Fleet, history: MachineHistory) -> tuple[MachineTruth, list[
     excluded = [(_ms(f.failed_at), _ms(f.repaired_at) if f.repaired_at else fleet.end_ms)
                 for f in failures]  # fmt: skip
     excluded += [(_ms(m.start), _ms(m.end)) for m in services]
-    resets = [_ms(f.repaired_at) for f in failures if f.repaired_at is not None]
-    resets += [_ms(m.end) for m in services]
     truth = MachineTruth(
         span_ms=(fleet.start_ms, fleet.end_ms),
         failures_ms=tuple(_ms(f.failed_at) for f in failures),
@@ -102,7 +95,7 @@ def truth_of(fleet: Fleet, history: MachineHistory) -> tuple[MachineTruth, list[
         ),
         excluded_ms=tuple(excluded),
     )
-    return truth, sorted(resets)
+    return truth, resets_of(fleet, history.machine)
 
 
 def _ms(instant: datetime) -> int:
@@ -122,38 +115,6 @@ def zscore_reference(samples: Samples, start_ms: int, end_ms: int) -> list[Episo
     )
 
 
-def lives_of(fleet: Fleet, history: MachineHistory, watched: Monitoring,
-             resets: list[int]) -> list[Life]:  # fmt: skip
-    """A machine's lives between resets, each with its assessed windows and failure if any."""
-    end_ms, x = health_rows(watched.assessment)
-    failures = sorted(_ms(f.failed_at) for f in fleet.failures if f.machine == history.machine)
-    cuts = [fleet.start_ms, *resets, fleet.end_ms]
-    lives = []
-    for start, stop in itertools.pairwise(cuts):
-        failed = next((f for f in failures if start <= f < stop), None)
-        until = failed if failed is not None else stop
-        keep = (end_ms > start) & (end_ms <= until)
-        lives.append(Life(end_ms[keep], x[keep], failed))
-    return lives
-
-
-def _watch(fleet: Fleet) -> list[tuple[MachineHistory, Samples, MachineTruth, list[int],
-                                       Monitoring]]:  # fmt: skip
-    out = []
-    for history in fleet.machines:
-        samples = samples_of(history)
-        truth, resets = truth_of(fleet, history)
-        out.append((history, samples, truth, resets,
-                    monitor(samples, fleet.start_ms, fleet.end_ms, resets)))  # fmt: skip
-    return out
-
-
-def _fleet(seed: int, machines: int, days: float) -> Fleet:
-    return simulate_fleet(
-        seed=seed, days=days, sample_s=FLEET_SAMPLE_S, machines=machines, start=FLEET_START
-    )
-
-
 def rul_figures(
     seed: int, fleets: int, machines: int, days: float, test_lives: list[Life], say: Progress
 ) -> dict[str, Any]:
@@ -163,30 +124,15 @@ def rul_figures(
     :data:`~analytics.rul_hours.CAP_H` hours of it — the error of the middle estimate and
     how often the 80 % interval holds the truth.
     """
-    lives: list[Life] = []
-    for k in range(fleets):
-        train_seed = seed + RUL_SEED_OFFSET + k
-        fleet = _fleet(train_seed, machines, days)
-        for history, _, _, resets, watched in _watch(fleet):
-            lives += lives_of(fleet, history, watched, resets)
-        say(f"RUL training fleet seed {train_seed}: {len(fleet.failures)} failures")
-    model = HoursToFailure(random_state=seed).fit(lives)
-    errors, inside = [], []
-    for life in test_lives:
-        if life.failed_ms is None or not len(life.end_ms):
-            continue
-        low, mid, high = model.predict_interval(life)
-        truth = (life.failed_ms - life.end_ms) / MS_PER_HOUR
-        near = truth <= CAP_H
-        errors.append(np.abs(mid - truth)[near])
-        inside.append(((low <= truth) & (truth <= high))[near])
-    error = np.concatenate(errors) if errors else np.empty(0)
-    held = np.concatenate(inside) if inside else np.empty(0, dtype=bool)
+    training = training_fleets(seed + RUL_SEED_OFFSET, fleets, machines, days,
+                               lambda message: say(f"RUL training {message}"))  # fmt: skip
+    model = HoursToFailure(random_state=seed).fit([life for f in training for life in f.lives])
+    score = score_lives(model, test_lives)
     return {
         "rul_training_lives": model.lives_,
-        "rul_scored_windows": int(error.size),
-        "rul_mae_h": float(error.mean()) if error.size else float("nan"),
-        "rul_interval_coverage": float(held.mean()) if held.size else float("nan"),
+        "rul_scored_windows": score.windows,
+        "rul_mae_h": score.mae_h,
+        "rul_interval_coverage": score.coverage,
     }
 
 
@@ -199,16 +145,18 @@ def fleet_figures(
     simulate_s = monitor_s = 0.0
     for k in range(fleets):
         started = time.perf_counter()
-        fleet = _fleet(seed + k, machines, days)
+        fleet = simulated_fleet(seed + k, machines, days)
         simulate_s += time.perf_counter() - started
         say(f"fleet seed {seed + k}: {len(fleet.machines)} machines × {days:g} days, "
             f"{len(fleet.failures)} failures, {len(fleet.maintenance)} services")  # fmt: skip
         started = time.perf_counter()
-        for history, samples, truth, resets, watched in _watch(fleet):
-            ours.append(score_machine([a.episode for a in watched.alerts], truth))
-            baseline = zscore_reference(samples, fleet.start_ms, fleet.end_ms)
+        for watched in watch(fleet):
+            truth, _ = truth_of(fleet, watched.history)
+            alerts = watched.monitoring.alerts
+            ours.append(score_machine([a.episode for a in alerts], truth))
+            baseline = zscore_reference(watched.samples, fleet.start_ms, fleet.end_ms)
             reference.append(score_machine(baseline, truth))
-            lives += lives_of(fleet, history, watched, resets)
+            lives += lives_of(fleet, watched)
         monitor_s += time.perf_counter() - started
     score, base = combine(ours), combine(reference)
     figures = {

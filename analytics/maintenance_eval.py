@@ -4,8 +4,11 @@ Fleet event scoring, per machine (simulated machines with ground truth), for one
 detector's :class:`~analytics.episodes.Episode` list:
 
 - a failure is *caught* if an episode that started before the failure is standing at
-  some time within the 14 days before it (``overlaps(fail − 14 d, fail)``); its *lead
-  time* is failure − that episode's start (the earliest such episode). Failures in the
+  some time within the 14 days before it while the fault was there (``overlaps(max(fail
+  − 14 d, onset), fail)``, where the onset is the start of the degradation interval that
+  ends at the failure, if the truth has one); its *lead time* is failure − the later of
+  that episode's start and the onset (the earliest such episode): an alert that stood
+  before the fault began warned of nothing until it began. Failures in the
   first 14 days of the observation span are not scored (no chance to warn); the
   warm-up is a parameter.
 - an episode is *true* if it overlaps any degradation interval of its machine
@@ -139,12 +142,16 @@ def score_machine(
 
     lead_times_h: list[float] = []
     failures = 0
+    e_min = -(2**62)  # no onset known: an episode's own start is its warning
     for fail_ms in sorted(truth.failures_ms):
         if not scored_from <= fail_ms < span_end:
             continue
         failures += 1
+        onset = next((a for a, b in truth.degradation_ms if a < fail_ms <= b), None)
+        since = fail_ms - warn_ms if onset is None else max(fail_ms - warn_ms, onset)
+        earliest = onset if onset is not None else e_min
         # overlaps() needs start < fail, so only episodes open before the failure count.
-        starts = [e.start_ms for e in found if e.overlaps(fail_ms - warn_ms, fail_ms)]
+        starts = [max(e.start_ms, earliest) for e in found if e.overlaps(since, fail_ms)]
         if starts:
             lead_times_h.append((fail_ms - min(starts)) / MS_PER_HOUR)
 

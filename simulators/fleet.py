@@ -6,8 +6,13 @@ runs a site: the same models advanced on the same tick schedule as
 :class:`simulators.source.SimulatorSource`, every value read with the same read
 functions, so the readings are exactly those ``tonle simulate`` would store for the
 layout from :func:`fleet_layout` with the same seed and start. It keeps, per machine,
-one row per sample time of vibration, temperatures, power and current, and from the
-truth the failures, preventive maintenance and benign disturbances.
+one row per sample time of vibration, temperatures, power and current (NaN where the
+condition sensors sent nothing, during a dropout), and from the truth the failures,
+preventive maintenance, benign disturbances and the faults of the sensors themselves.
+
+The fleet layout makes the test a fair one: a few machines can lose their lubricant and
+seize within days of the first sign, services miss some faults in progress, and the
+sensors are knocked, spike, stick and drop out, none of it in the maintenance log.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from simulators.machines import Channel, MachineModel
 from simulators.site import Site
 from simulators.source import build_models, first_tick_ms
 from simulators.timebase import MS_PER_DAY, to_ms
-from simulators.truth import Disturbance, Failure, Maintenance, Truth
+from simulators.truth import Disturbance, Failure, Maintenance, SensorFault, Truth
 
 FLEET_LAYOUT: Final = "fleet"
 # Monday 5 January 2026, 00:00 in Phnom Penh (UTC+7).
@@ -72,8 +77,10 @@ class MachineHistory:
 class Fleet:
     """A simulated fleet: each machine's readings and what really happened (UTC epoch ms).
 
-    ``open_degradations`` maps a machine to the onset of a degradation still in
-    progress at ``end_ms`` (neither failed nor cut short by maintenance yet).
+    ``sensor_faults`` are faults of the condition sensors, not of the machines, one
+    per metric they touched (see :mod:`simulators.truth`). ``open_degradations`` maps a
+    machine to the onset of a degradation still in progress at ``end_ms`` (neither
+    failed nor cut short by maintenance yet).
     """
 
     site: str
@@ -83,6 +90,7 @@ class Fleet:
     failures: list[Failure]
     maintenance: list[Maintenance]
     disturbances: list[Disturbance]
+    sensor_faults: list[SensorFault] = field(default_factory=list)
     open_degradations: dict[str, int] = field(default_factory=dict)
 
     def history(self, machine: str) -> MachineHistory:
@@ -235,7 +243,7 @@ def simulate_fleet(
                 ]
             )
             owners.append(recorder)
-    readers = [[read for _, _, read in channel.series] for channel in channels]
+    gaps = [[math.nan] * len(series_slots) for series_slots in slots]
     heap = [
         (first_tick_ms(start_ms, c.interval_ms, c.phase_ms), c.rank * len(channels) + i, i)
         for i, c in enumerate(channels)
@@ -249,8 +257,10 @@ def simulate_fleet(
         heapq.heapreplace(heap, (ts_ms + channel.interval_ms, order, index))
         channel.tick(ts_ms)
         # Read every value as the sample stream does: some readings draw noise from the
-        # machine's generator, and skipping them would change everything after.
-        values = [read() for read in readers[index]]
+        # machine's generator, and skipping them would change everything after. A tick
+        # that empties the series sent nothing: its row stays NaN.
+        series = channel.series
+        values = [read() for _, _, read in series] if series else gaps[index]
         owner = owners[index]
         if owner is not None:
             owner.add(ts_ms, slots[index], values)
@@ -269,5 +279,6 @@ def simulate_fleet(
         failures=list(truth.failures),
         maintenance=list(truth.maintenance),
         disturbances=list(truth.disturbances),
+        sensor_faults=list(truth.sensor_faults),
         open_degradations=open_degradations,
     )

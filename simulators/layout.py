@@ -36,13 +36,18 @@ LAYOUT_DIR: Final = Path(__file__).parent / "layouts"
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: Final[tuple[DayName, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-FailureMode = Literal["bearing", "misalignment", "lubrication", "belt"]
+FailureMode = Literal["bearing", "misalignment", "lubrication", "belt", "lubricant_loss"]
 FAILURE_MODE_NAMES: Final[tuple[FailureMode, ...]] = (
     "bearing",
     "misalignment",
     "lubrication",
     "belt",
+    "lubricant_loss",
 )
+# The modes of a condition block that lists none: the slowly announced wear-out modes.
+# ``lubricant_loss`` (a failed seal or an empty lubricator; the bearing runs hot and
+# seizes within days) is only where a layout lists it.
+DEFAULT_FAILURE_MODES: Final[tuple[FailureMode, ...]] = FAILURE_MODE_NAMES[:4]
 
 # Metrics by the channel that produces them: condition metrics are sampled slowly,
 # production counts are increments since the previous production sample.
@@ -166,10 +171,14 @@ class Condition(_Model):
     The rest makes the signals as hard to read as a real plant's: sensors that drift,
     benign disturbances that look like faults for a while, fault signatures that come
     and go early in the P–F interval, changeovers that move the load, and preventive
-    maintenance that renews a machine before it fails. Each draws from a random stream
-    of its own. Load changeovers and preventive maintenance change what a machine draws
-    from the supply, so they are off unless set; the rest only changes what the
-    condition sensors report. Figures marked U have no firm public source.
+    maintenance that renews a machine before it fails, though it may miss a fault in
+    progress (``pm_finds_fault``). Faults of the sensors themselves, not of the
+    machine, are off unless set: a knocked vibration sensor whose gain steps, spike
+    bursts, a transmitter stuck at its last readings, and dropouts with no readings at
+    all. Each draws from a random stream of its own. Load changeovers and preventive
+    maintenance change what a machine draws from the supply, so they are off unless
+    set; the rest only changes what the condition sensors report. Figures marked U
+    have no firm public source.
     """
 
     iso_class: Literal["I", "II"] = "I"
@@ -180,7 +189,9 @@ class Condition(_Model):
     motor_rise_k: NonNegative = 35.0
     mean_life_days: Positive = 180.0
     life_spread: Fraction = 0.25
-    modes: list[FailureMode] = Field(default_factory=lambda: list(FAILURE_MODE_NAMES), min_length=1)
+    modes: list[FailureMode] = Field(
+        default_factory=lambda: list(DEFAULT_FAILURE_MODES), min_length=1
+    )
     pf_days: tuple[Positive, Positive] | None = None
     repair_h: Positive = 8.0
     initial_age: tuple[Fraction, Fraction] = Field(
@@ -241,13 +252,65 @@ class Condition(_Model):
         default=0.2, description="each maintenance interval is pm_interval_days × U(1 ± this)"
     )
     pm_duration_h: Positive = Field(default=4.0, description="the machine is stopped this long")
+    pm_finds_fault: Fraction = Field(
+        default=1.0,
+        description="chance that a maintenance finds and fixes a degradation in progress; "
+        "otherwise the machine is serviced (and logged) but the fault runs on to failure "
+        "(an inspection without instruments misses many early defects, U)",
+    )
     remount_shift: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.08,
         description="after a repair or maintenance the healthy vibration is the baseline "
         "× U(1 ± this): parts re-mounted never sit quite as before (U)",
     )
 
-    @field_validator("pf_days", "initial_age", "disturbance_h", "disturbance_factor")
+    gain_step_rate_per_year: NonNegative = Field(
+        default=0.0,
+        description="knocks or re-mountings of the vibration sensor per year, each stepping "
+        "its gain by a factor within gain_step, unlogged (about 1 a machine-year, U)",
+    )
+    gain_step: tuple[Positive, Positive] = Field(
+        default=(0.85, 1.25), description="the factor of one gain step, uniform"
+    )
+    spike_rate_per_30d: NonNegative = Field(
+        default=0.0,
+        description="bursts of interference per 30 days in which every vibration reading is "
+        "spike_factor × the true value (about 1 a machine-month, U)",
+    )
+    spike_burst_min: tuple[Positive, Positive] = Field(
+        default=(5.0, 40.0), description="duration of a spike burst, minutes, log-uniform"
+    )
+    spike_factor: tuple[Annotated[float, Field(ge=1.0)], Annotated[float, Field(ge=1.0)]] = Field(
+        default=(3.0, 10.0), description="a spiked reading over the true one, uniform"
+    )
+    stuck_rate_per_30d: NonNegative = Field(
+        default=0.0,
+        description="spells per 30 days in which the sensor transmitter repeats its last "
+        "readings (about 0.5 a machine-month, U)",
+    )
+    stuck_h: tuple[Positive, Positive] = Field(
+        default=(1.0, 12.0), description="duration of a stuck spell, h, log-uniform"
+    )
+    dropout_rate_per_30d: NonNegative = Field(
+        default=0.0,
+        description="spells per 30 days in which the condition sensors send nothing "
+        "(a flat battery, a lost radio link; about 1 a machine-month, U)",
+    )
+    dropout_h: tuple[Positive, Positive] = Field(
+        default=(10.0 / 60.0, 6.0), description="duration of a dropout, h, log-uniform"
+    )
+
+    @field_validator(
+        "pf_days",
+        "initial_age",
+        "disturbance_h",
+        "disturbance_factor",
+        "gain_step",
+        "spike_burst_min",
+        "spike_factor",
+        "stuck_h",
+        "dropout_h",
+    )
     @classmethod
     def _pair_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         return None if value is None else _ordered_pair(value, "range")

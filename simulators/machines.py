@@ -6,10 +6,16 @@ tick's time; the channel's getters then read the values to emit.
 
 A machine with a ``condition:`` block wears out (:mod:`simulators.degradation`): a
 failure stops it for its repair, preventive maintenance (if planned) stops it for the
-maintenance, and either renews it. Production machines and cycling machines stand
-``off`` during maintenance, compressors and cold rooms ``fault``. Changeovers
+maintenance, and either renews it (a maintenance that misses a fault in progress
+leaves the machine as it was). Production machines and cycling machines stand ``off``
+during maintenance, compressors and cold rooms ``fault``. Changeovers
 (``load_regime_days``) move a production machine's load within its range and a
 cycling machine's duty; the random draws of the machine's own stream stay the same.
+
+Its condition readings are taken at each tick of its condition channel, noise and all,
+and then sent through its sensors' faults: a stuck transmitter sends its last readings
+again, and during a dropout the channel has no series at that tick, so nothing is sent
+(the machine's own random draws are the same either way).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from simulators.layout import (
 from simulators.schedule import BREAK, OFF, WORK, SegmentCursor, personal_segments
 from simulators.site import Site
 from simulators.timebase import MS_PER_DAY, MS_PER_H, to_ms
-from simulators.truth import FAULT, IDLE, RUNNING
+from simulators.truth import FAULT, IDLE, RUNNING, SensorFaultKind
 from simulators.truth import OFF as STATE_OFF
 
 Getter = Callable[[], float]
@@ -59,6 +65,10 @@ UNITS: Final[dict[str, str | None]] = {
     "generator_on": None,
 }
 _WH_PER_W_MS = 1.0 / MS_PER_H
+# What one accelerometer reports: its gain steps and spikes touch both.
+VIBRATION_METRICS: Final = frozenset({"vibration_rms", "vibration_peak"})
+# Sensor faults of the transmitter, which touch every condition metric alike.
+_TRANSMITTER_FAULTS: Final[frozenset[SensorFaultKind]] = frozenset({"stuck", "dropout"})
 
 # Channel ranks order the ticks that fall on the same millisecond: a machine's state
 # first, then what reads it (condition, production), then the meter that sums them.
@@ -69,7 +79,11 @@ RANK_METER: Final = 2
 
 @dataclass(slots=True)
 class Channel:
-    """A group of metrics of one machine sampled together every ``interval_ms``."""
+    """A group of metrics of one machine sampled together every ``interval_ms``.
+
+    A tick may empty ``series`` (a condition channel whose sensors dropped out): that
+    tick then sends nothing. Read ``series`` after each tick.
+    """
 
     line: str
     machine: str
@@ -150,7 +164,14 @@ class MachineModel:
         self.monitor: ConditionMonitor | None = None
         self._maintenance: MaintenancePlan | None = None
         self._maintenance_until_ms = -1
+        self._renew_after_maintenance = True
         self._regimes: LoadRegimes | None = None
+        # The condition metrics in channel order, and what their sensors last sent.
+        self._sensed = [m for m in config.reported_metrics() if m in CONDITION_METRICS]
+        self._measure: list[Getter] = []
+        self._sent: list[float] = []
+        self._condition_channel: Channel | None = None
+        self._condition_series: list[tuple[str, str | None, Getter]] = []
         condition = config.condition
         if condition is not None:
             self.monitor = ConditionMonitor(
@@ -160,8 +181,14 @@ class MachineModel:
                 site.climate.indoor_c(site.start_ms),
                 streams=lambda part: site.rng(line, config.id, part),
                 on_disturbance=self._record_disturbance,
+                on_sensor_fault=self._record_sensor_fault,
             )
-            pm = MaintenancePlan(condition, site.rng(line, config.id, "maintenance"), site.start_ms)
+            pm = MaintenancePlan(
+                condition,
+                site.rng(line, config.id, "maintenance"),
+                site.start_ms,
+                inspection=site.rng(line, config.id, "inspection"),
+            )
             self._maintenance = pm if pm.enabled else None
             if condition.load_regime_days is not None:
                 self._regimes = LoadRegimes(
@@ -183,7 +210,19 @@ class MachineModel:
         channels = [self._channel(interval_ms, self.main_rank(), self.tick, main)]
         if condition:
             interval = int(self.config.condition_interval_s * 1000)
-            channels.append(self._channel(interval, RANK_READER, self.tick_condition, condition))
+            self._measure = [self.getter(m) for m in condition]
+            series = [(m, UNITS.get(m), self._sent_getter(i)) for i, m in enumerate(condition)]
+            channel = Channel(
+                self.line,
+                self.id,
+                interval,
+                self.phase_ms,
+                RANK_READER,
+                self.tick_condition,
+                series,
+            )
+            self._condition_channel, self._condition_series = channel, series
+            channels.append(channel)
         if production:
             interval = int(self.production_interval_s() * 1000)
             channels.append(self._channel(interval, RANK_READER, self.tick_production, production))
@@ -196,9 +235,12 @@ class MachineModel:
         return Channel(self.line, self.id, interval_ms, self.phase_ms, rank, tick, series)
 
     def getter(self, metric: str) -> Getter:
-        """The function that reads ``metric`` after a tick."""
+        """The function that reads ``metric`` after a tick (condition metrics: measures it)."""
         reader: Getter = getattr(self, f"read_{metric}")
         return reader
+
+    def _sent_getter(self, index: int) -> Getter:
+        return lambda: self._sent[index]
 
     def main_rank(self) -> int:
         """Where this machine's main tick sorts among ticks of the same millisecond."""
@@ -213,9 +255,24 @@ class MachineModel:
         raise NotImplementedError
 
     def tick_condition(self, ts_ms: int) -> None:
-        """Advance vibration and temperatures to ``ts_ms``."""
-        if self.monitor is not None:
-            self.monitor.update(ts_ms, self.load, self.spinning, self.site.climate.indoor_c(ts_ms))
+        """Advance vibration and temperatures to ``ts_ms`` and take what the sensors send."""
+        monitor = self.monitor
+        if monitor is None:
+            return
+        monitor.update(ts_ms, self.load, self.spinning, self.site.climate.indoor_c(ts_ms))
+        channel = self._condition_channel
+        if channel is None:
+            return
+        # Every reading is measured, in channel order, whether or not it is sent: the
+        # temperature noise comes from the machine's own generator.
+        measured = [measure() for measure in self._measure]
+        faults = monitor.sensor_faults
+        if faults.dropped:
+            channel.series = []
+            return
+        channel.series = self._condition_series
+        if not (faults.stuck and self._sent):
+            self._sent = measured
 
     def tick_production(self, ts_ms: int) -> None:
         """Close a production counting period at ``ts_ms``."""
@@ -266,12 +323,18 @@ class MachineModel:
             if ts_ms < self._maintenance_until_ms:
                 return True
             self._maintenance_until_ms = -1
-            monitor.renew(ts_ms)
+            if self._renew_after_maintenance:
+                monitor.renew(ts_ms)
             return False
         if ts_ms < plan.due_ms:
             return False
         health = monitor.health
         onset_ms = health.onset_ms if ts_ms >= health.onset_ms else None
+        if onset_ms is not None and not plan.finds_fault():
+            onset_ms = None  # serviced, but the fault runs on: nothing was cut short
+            self._renew_after_maintenance = False
+        else:
+            self._renew_after_maintenance = True
         self._maintenance_until_ms = ts_ms + plan.duration_ms()
         self.site.truth.record_maintenance(
             self.line, self.id, ts_ms, self._maintenance_until_ms, onset_ms
@@ -282,13 +345,25 @@ class MachineModel:
     def degrading_since(self, ts_ms: int) -> int | None:
         """The onset of a degradation in progress at ``ts_ms``; None if healthy or being renewed."""
         monitor = self.monitor
-        if monitor is None or self._renew_after_fault or self.in_maintenance:
+        renewing = self.in_maintenance and self._renew_after_maintenance
+        if monitor is None or self._renew_after_fault or renewing:
             return None
         onset_ms = monitor.health.onset_ms
         return onset_ms if onset_ms <= ts_ms else None
 
     def _record_disturbance(self, start_ms: int, end_ms: int, factor: float) -> None:
         self.site.truth.record_disturbance(self.line, self.id, start_ms, end_ms, factor)
+
+    def _record_sensor_fault(
+        self, kind: SensorFaultKind, start_ms: int, end_ms: int | None, factor: float | None
+    ) -> None:
+        """Record a sensor fault once per condition metric it touches."""
+        whole = kind in _TRANSMITTER_FAULTS
+        for metric in self._sensed:
+            if whole or metric in VIBRATION_METRICS:
+                self.site.truth.record_sensor_fault(
+                    self.line, self.id, metric, kind, start_ms, end_ms, factor
+                )
 
     def _wears_out(self, ts_ms: int, turning: bool) -> bool:
         """Start a wear-out failure if one is due and the machine is turning."""

@@ -29,8 +29,8 @@ def build_source(
         days: simulated days to produce; None runs until stopped.
         realtime: follow the wall clock (times ``speed``) instead of backfilling.
         truth_dir: where ``states.csv``, ``failures.csv``, ``maintenance.csv``,
-            ``disturbances.csv``, ``outages.csv`` and ``emitted.csv`` are written when
-            the run ends; None keeps them in memory only.
+            ``disturbances.csv``, ``sensor_faults.csv``, ``outages.csv`` and
+            ``emitted.csv`` are written when the run ends; None keeps them in memory only.
         speed: simulated seconds per wall-clock second in real time.
 
     Raises:

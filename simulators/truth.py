@@ -1,4 +1,5 @@
-"""Ground truth of a simulation: states, failures, maintenance, disturbances, grid events, samples.
+"""Ground truth of a simulation: states, failures, maintenance, disturbances, sensor faults, grid
+events, samples.
 
 Analytics are scored against it and pipeline tests compare the stored readings with it.
 The same records are kept in memory (:class:`Truth`) and, when a directory is given,
@@ -8,16 +9,26 @@ written as CSV files when the simulation ends:
 ``failures.csv``      site,line,machine,kind,degradation_start,failed_at,repaired_at
 ``maintenance.csv``   site,line,machine,start,end,degradation_start
 ``disturbances.csv``  site,line,machine,start,end,factor
+``sensor_faults.csv`` site,line,machine,metric,kind,start,end,factor
 ``outages.csv``       site,kind,start,end,min_voltage,generator_start   (kind: outage | sag)
 ``emitted.csv``       site,line,machine,metric,count      (every series, zero counts too)
 
 Timestamps are ISO 8601 UTC with milliseconds. A state change is recorded at the tick of
 the machine's main channel that observed it, so intervals align with its samples.
 Preventive maintenance is recorded when it starts; ``degradation_start`` is empty unless
-it cut short a degradation in progress, which then never became a failure. A benign
-disturbance (vibration × ``factor`` for a while, not a fault) is recorded when the
+it cut short a degradation in progress, which then never became a failure (a maintenance
+that missed a degradation records none: the failure that follows carries its onset). A
+benign disturbance (vibration × ``factor`` for a while, not a fault) is recorded when the
 machine's condition channel first ticks after it started; a repair, a maintenance or a
 disturbance may end after the simulation does.
+
+A sensor fault is a fault of a condition sensor, not of the machine, recorded like a
+disturbance, one row per metric it touched (``kind``: see :data:`SENSOR_FAULT_KINDS`).
+A ``gain_step`` multiplies the vibration readings by ``factor`` from ``start`` on and
+has no end; a ``spike`` burst multiplies each vibration reading within it by 3–10 or so;
+while ``stuck`` the readings repeat the last ones sent before it; during a ``dropout``
+there are no readings (no samples, NaN in a fleet's arrays). ``factor`` is empty but for
+gain steps.
 """
 
 from __future__ import annotations
@@ -27,13 +38,15 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from simulators.timebase import from_ms
 
 log = logging.getLogger(__name__)
 
 STATE_NAMES: Final = ("off", "idle", "running", "fault")
+SensorFaultKind = Literal["gain_step", "spike", "stuck", "dropout"]
+SENSOR_FAULT_KINDS: Final[tuple[SensorFaultKind, ...]] = ("gain_step", "spike", "stuck", "dropout")
 OFF: Final = 0
 IDLE: Final = 1
 RUNNING: Final = 2
@@ -97,6 +110,22 @@ class Disturbance:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorFault:
+    """A condition sensor misreported ``metric`` from ``start`` to ``end`` (None: for good).
+
+    ``factor`` is a gain step's factor on the readings, None for the other kinds.
+    """
+
+    line: str
+    machine: str
+    metric: str
+    kind: SensorFaultKind
+    start: datetime
+    end: datetime | None
+    factor: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outage:
     """A grid outage or sag; ``generator_start`` is when the generator took the load."""
 
@@ -117,6 +146,7 @@ class Truth:
         self.failures: list[Failure] = []
         self.maintenance: list[Maintenance] = []
         self.disturbances: list[Disturbance] = []
+        self.sensor_faults: list[SensorFault] = []
         self.outages: list[Outage] = []
         self.emitted: dict[tuple[str, str, str], int] = {}
         self.start: datetime | None = None
@@ -179,6 +209,22 @@ class Truth:
         """A benign disturbance of a machine's vibration."""
         self.disturbances.append(
             Disturbance(line, machine, from_ms(start_ms), from_ms(end_ms), factor)
+        )
+
+    def record_sensor_fault(
+        self,
+        line: str,
+        machine: str,
+        metric: str,
+        kind: SensorFaultKind,
+        start_ms: int,
+        end_ms: int | None,
+        factor: float | None = None,
+    ) -> None:
+        """A fault of the sensor of one metric of a machine; ``end_ms`` None if it lasts."""
+        end = from_ms(end_ms) if end_ms is not None else None
+        self.sensor_faults.append(
+            SensorFault(line, machine, metric, kind, from_ms(start_ms), end, factor)
         )
 
     def record_outage(
@@ -266,6 +312,23 @@ class Truth:
             [
                 (site, d.line, d.machine, iso(d.start), iso(d.end), f"{d.factor:.3f}")
                 for d in self.disturbances
+            ],
+        )
+        _write(
+            directory / "sensor_faults.csv",
+            ("site", "line", "machine", "metric", "kind", "start", "end", "factor"),
+            [
+                (
+                    site,
+                    f.line,
+                    f.machine,
+                    f.metric,
+                    f.kind,
+                    iso(f.start),
+                    iso(f.end),
+                    "" if f.factor is None else f"{f.factor:.4f}",
+                )
+                for f in self.sensor_faults
             ],
         )
         _write(

@@ -40,7 +40,7 @@ EPISODES_A = [
     ep(30, 31),  # healthy time: false
     ep(45, 46),  # in the 14 days before the first failure: caught it, 120 h ahead
     ep(51, 51.5),  # repair downtime: not counted
-    ep(70, None),  # opened 20 days ahead and still open: catches the second failure
+    ep(70, None),  # opened 20 days ahead, still open when the fault began 5 days ahead
     ep(88, 89),  # also before the second failure, but later than the open one
 ]
 
@@ -60,9 +60,10 @@ EPISODES_B = [
 def test_score_machine_catches_both_failures_of_machine_a() -> None:
     score = score_machine(EPISODES_A, TRUTH_A)
     assert (score.failures, score.caught, score.event_recall) == (2, 2, 1.0)
-    assert score.lead_times_h == (120.0, 480.0)
-    assert score.median_lead_h == 300.0
-    assert score.p10_lead_h == pytest.approx(120.0 + 0.1 * 360.0, abs=1e-9)
+    # The open episode warned of the second failure only from the fault's onset.
+    assert score.lead_times_h == (120.0, 120.0)
+    assert score.median_lead_h == 120.0
+    assert score.p10_lead_h == 120.0
     assert (score.episodes, score.true_episodes, score.false_episodes) == (4, 3, 1)
     assert score.episode_precision == 0.75
     # 86 days after the warm-up, less 10 + 5 days of degradation and 2 + 1 of repairs.
@@ -114,8 +115,11 @@ def test_warm_up_and_warning_window_are_parameters() -> None:
     assert score.lead_times_h == (48.0,)
     assert (score.episodes, score.true_episodes) == (2, 1)
     # A one-day warning window misses the episode closing eight days before the failure.
-    assert score_machine([ep(30, 32)], TRUTH_B, warn_ms=D).caught == 0
-    assert score_machine([ep(30, 32)], TRUTH_B, warn_ms=10 * D).caught == 1
+    no_onset = MachineTruth(span_ms=(0, 60 * D), failures_ms=(40 * D,))
+    assert score_machine([ep(30, 32)], no_onset, warn_ms=D).caught == 0
+    assert score_machine([ep(30, 32)], no_onset, warn_ms=10 * D).caught == 1
+    # Nor does an episode that closed before the fault began (day 35) warn of it.
+    assert score_machine([ep(30, 32)], TRUTH_B, warn_ms=10 * D).caught == 0
 
 
 def test_episodes_outside_the_span_are_not_counted() -> None:
@@ -131,8 +135,8 @@ def test_combine_sums_counts_and_pools_lead_times() -> None:
     assert fleet.episode_precision == 0.6
     assert fleet.healthy_hours == 2592.0
     assert fleet.false_per_1000h == pytest.approx(2000 / 2592, rel=1e-12)
-    assert fleet.lead_times_h == (120.0, 480.0)
-    assert fleet.median_lead_h == 300.0
+    assert fleet.lead_times_h == (120.0, 120.0)
+    assert fleet.median_lead_h == 120.0
 
 
 def test_combine_of_nothing_is_an_empty_score() -> None:

@@ -134,3 +134,48 @@ def test_wear_is_optional_per_machine() -> None:
     samples, truth = run("tiny", seed=1, days=0.5)
     assert truth.failures == []
     assert series(samples, "sew-01", "vibration_rms") == []
+
+
+def test_a_lost_lubricant_warns_for_days_mostly_in_the_bearing_heat() -> None:
+    config = Condition.model_validate(
+        {
+            "iso_class": "I",
+            "baseline_vibration_mm_s": 0.9,
+            "bearing_rise_k": 20.0,
+            "mean_life_days": 20.0,
+            "life_spread": 0.0,
+            "initial_age": [0.0, 0.0],
+            "modes": ["lubricant_loss"],
+            "precursor_duty": 1.0,  # always shows: only the size of the signs is tested
+            "vibration_gain_drift": 0.0,
+            "temp_offset_drift_k": 0.0,
+            "disturbance_rate_per_30d": 0.0,
+        }
+    )
+    intervals = []
+    for life in range(50):
+        health = Health(config, random.Random(life), 0)
+        assert health.mode == "lubricant_loss"
+        intervals.append((health.fail_ms - health.onset_ms) / MS_PER_DAY)
+    assert 1.0 <= min(intervals) < 1.3 and 3.7 < max(intervals) <= 4.0
+
+    monitor = ConditionMonitor(config, random.Random(2), 0, ambient_c=30.0)
+    onset_ms, fail_ms = monitor.health.onset_ms, monitor.health.fail_ms
+
+    def hour_before(end_ms: int) -> tuple[float, float]:
+        """Mean vibration and the bearing temperature over the hour up to ``end_ms``."""
+        vibration = []
+        for minute in range(60):
+            monitor.update(end_ms - (59 - minute) * 60_000, 1.0, True, 30.0)
+            vibration.append(monitor.vibration_mm_s)
+        return statistics.fmean(vibration), monitor.bearing_c
+
+    for ts_ms in range(60_000, onset_ms - MS_PER_DAY, 3_600_000):  # healthy, at full load
+        monitor.update(ts_ms, 1.0, True, 30.0)
+    healthy_mm_s, healthy_c = hour_before(onset_ms)
+    half_mm_s, half_c = hour_before((onset_ms + fail_ms) // 2)
+    end_mm_s, end_c = hour_before(fail_ms)
+    assert healthy_c == pytest.approx(50.0, abs=0.2)
+    assert half_c > healthy_c + 7.0 and half_mm_s < 1.15 * healthy_mm_s  # heat first
+    assert end_c > healthy_c + 30.0  # near the 100 °C shut-down with a hotter room
+    assert 1.3 * healthy_mm_s < end_mm_s < ISO_ZONES["I"][1]  # a small rise, still zone B

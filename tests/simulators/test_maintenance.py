@@ -142,3 +142,37 @@ def test_maintenance_and_disturbances_are_written_beside_the_other_truth(tmp_pat
     assert list(disturbances[0]) == ["site", "line", "machine", "start", "end", "factor"]
     assert len(disturbances) == len(truth.disturbances)
     assert all(1.3 <= float(r["factor"]) <= 2.2 for r in disturbances)
+
+
+def test_a_maintenance_that_misses_the_fault_leaves_it_to_run_on_to_failure() -> None:
+    wearing = {
+        **QUIET,
+        "mean_life_days": 3.0,
+        "life_spread": 0.0,
+        "initial_age": [0.0, 0.0],
+        "pf_days": [2.0, 2.0],
+        "modes": ["misalignment"],
+        **EVERY_TWO_DAYS,
+    }
+    _, found = run(_tiny({**wearing, "pm_finds_fault": 1.0}), seed=4, days=8.0)
+    _, default = run(_tiny(wearing), seed=4, days=8.0)
+    assert found.maintenance == default.maintenance and found.failures == []
+    _, truth = run(_tiny({**wearing, "pm_finds_fault": 0.0}), seed=4, days=8.0)
+    visits = [m for m in truth.maintenance if m.machine == "comp-01"]
+    assert visits and all(m.degradation_start is None for m in visits)  # nothing cut short
+    assert len(truth.failures) >= 2
+    missed = 0
+    for failure in truth.failures:
+        missed += sum(failure.degradation_start < m.start < failure.failed_at for m in visits)
+        # The visit renewed nothing: the whole P–F interval shows before the failure.
+        assert failure.failed_at - failure.degradation_start >= timedelta(days=2)
+    assert missed >= 2
+
+
+def test_a_service_finds_a_fault_at_its_chance_from_a_stream_of_its_own() -> None:
+    config = Condition.model_validate({"pm_interval_days": 90.0, "pm_finds_fault": 0.6})
+    plan = MaintenancePlan(config, seeded("pm"), 0, inspection=seeded("inspection"))
+    found = sum(plan.finds_fault() for _ in range(2000))
+    assert 1100 <= found <= 1300  # 1200 expected, within ±4.5 standard deviations
+    again = MaintenancePlan(config, seeded("pm"), 0, inspection=seeded("other"))
+    assert again.due_ms == plan.due_ms  # the schedule does not depend on the inspections

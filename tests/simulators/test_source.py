@@ -142,6 +142,7 @@ def test_the_truth_is_written_as_csv_when_the_run_ends(tmp_path: Path) -> None:
         "failures.csv",
         "maintenance.csv",
         "disturbances.csv",
+        "sensor_faults.csv",
         "outages.csv",
         "emitted.csv",
     }

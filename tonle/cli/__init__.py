@@ -37,6 +37,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(contract_app, name="contract")
 app.add_typer(bench_app, name="bench")
 app.add_typer(analytics_app, name="analytics")
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 console = Console(stderr=True)
 log = logging.getLogger("tonle")
@@ -403,6 +405,82 @@ def analytics_train_rul(
         )
     ids = {"model_id": stored.promotion.model_id, "retired": stored.promotion.retired_id}
     typer.echo(json.dumps(jsonable(ids | figures)))
+
+
+# ------------------------------------------------------------------------ api
+
+
+@app.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) on TONLE_DATABASE_URL; tokens from `tonle token`."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, staff (all sites) or factory (one site)")],
+    site: Annotated[str | None, typer.Option(help="the one site of a factory token")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="who holds it; shown on acknowledged alerts")
+    ] = None,
+) -> None:
+    """Make an API token and print it, alone, on the last line: it is shown only this once."""
+    from api.tokens import create_token
+
+    settings = _settings()
+    try:
+        record, secret = create_token(settings.database_url, role, site, name)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    scope = f"site {record.site}" if record.site else "all sites"
+    console.print(
+        f"token {record.token_id} ({record.name}, {record.role}, {scope}); "
+        "store it now, it cannot be shown again:"
+    )
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the tokens (never their secrets)."""
+    from rich.table import Table
+
+    from api.tokens import list_tokens
+
+    settings = _settings()
+    table = Table(title="API tokens")
+    for column in ("id", "name", "role", "site", "created", "revoked"):
+        table.add_column(column)
+    for record in list_tokens(settings.database_url):
+        table.add_row(
+            str(record.token_id), record.name, record.role, record.site or "*",
+            f"{record.created_at:%Y-%m-%d %H:%M}",
+            f"{record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "",
+        )  # fmt: skip
+    Console(width=120).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="id from `tonle token list`")],
+) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+    from api.tokens import revoke_token
+
+    settings = _settings()
+    try:
+        record = revoke_token(settings.database_url, token_id)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"token {record.token_id} ({record.name}) revoked at {record.revoked_at}")
 
 
 # ---------------------------------------------------------------------- bench

@@ -11,7 +11,17 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import install_problem_handlers
-from api.routes import alerts, health, machine_health, sites, telemetry
+from api.routes import (
+    alerts,
+    edges,
+    energy,
+    health,
+    machine_health,
+    oee,
+    portfolio,
+    sites,
+    telemetry,
+)
 from tonle.settings import Settings
 
 POOL_MAX_SIZE = 10
@@ -47,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     for router in (health.router, sites.router, telemetry.router, alerts.router,
-                   machine_health.router):  # fmt: skip
+                   machine_health.router, energy.router, oee.router, edges.router,
+                   portfolio.router):  # fmt: skip
         app.include_router(router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +12,22 @@ from psycopg.rows import class_row, dict_row
 from api.models import (
     AlertPublic,
     Bucket,
+    CostPublic,
+    EdgePublic,
+    EnergyIntervalPublic,
+    Grain,
     HealthReadingPublic,
+    Level,
     LinePublic,
     MachineHealthPublic,
     MachinePublic,
+    OeeBy,
+    OeePublic,
+    OutagePublic,
+    PeakPublic,
+    PortfolioSitePublic,
     RulPublic,
+    SavingsPublic,
     SiteDetailPublic,
     SitePublic,
     TelemetryPointPublic,
@@ -250,3 +262,223 @@ async def machine_health(conn: Conn, site: str) -> list[MachineHealthPublic]:
         )
         for row in rows
     ]
+
+
+async def energy(
+    conn: Conn, site: str, level: Level, grain: Grain, start: datetime, end: datetime
+) -> list[EnergyIntervalPublic]:
+    """A site's energy intervals starting in [start, end), with idle waste summed to the level."""
+    async with conn.cursor(row_factory=class_row(EnergyIntervalPublic)) as cur:
+        await cur.execute(
+            """
+            SELECT e.line, e.machine, e.bucket_start, e.bucket_end, e.label, e.energy_kwh,
+                   e.completeness, e.method, e.gap_s, i.idle_kwh, i.idle_cost, i.currency
+            FROM energy_intervals AS e
+            LEFT JOIN LATERAL (
+                SELECT sum(w.idle_kwh) AS idle_kwh, sum(w.idle_cost) AS idle_cost,
+                       min(w.currency) AS currency
+                FROM idle_waste AS w
+                WHERE w.site = e.site AND w.grain = e.grain AND w.bucket_start = e.bucket_start
+                  AND (e.level = 'site' OR w.line = e.line)
+                  AND (e.level <> 'machine' OR w.machine = e.machine)
+                HAVING count(*) > 0
+            ) AS i ON true
+            WHERE e.site = %(site)s AND e.level = %(level)s AND e.grain = %(grain)s
+              AND e.bucket_start >= %(start)s AND e.bucket_start < %(end)s
+            ORDER BY e.bucket_start, e.line, e.machine
+            """,
+            {"site": site, "level": level, "grain": grain, "start": start, "end": end},
+        )
+        return await cur.fetchall()
+
+
+async def peaks(conn: Conn, site: str, start: datetime, end: datetime) -> list[PeakPublic]:
+    """A site's monthly demand peaks that began in [start, end), oldest first."""
+    async with conn.cursor(row_factory=class_row(PeakPublic)) as cur:
+        await cur.execute(
+            "SELECT month, window_min, peak_start, peak_kw, average_kw, load_factor, "
+            "demand_charge, currency, contributors FROM demand_peaks "
+            "WHERE site = %s AND peak_start >= %s AND peak_start < %s ORDER BY month",
+            (site, start, end),
+        )
+        return await cur.fetchall()
+
+
+async def outages(conn: Conn, site: str, start: datetime, end: datetime) -> list[OutagePublic]:
+    """A site's outages and sags that began in [start, end), oldest first."""
+    async with conn.cursor(row_factory=class_row(OutagePublic)) as cur:
+        await cur.execute(
+            "SELECT kind, start_ts, end_ts, extract(epoch FROM end_ts - start_ts)::float8 "
+            "AS duration_s, min_voltage, on_generator_s, units_lost FROM power_events "
+            "WHERE site = %s AND start_ts >= %s AND start_ts < %s ORDER BY start_ts, kind",
+            (site, start, end),
+        )
+        return await cur.fetchall()
+
+
+async def costs(conn: Conn, site: str, start: datetime, end: datetime) -> list[CostPublic]:
+    """A site's daily energy cost by source, for local days from start's date to before end's."""
+    async with conn.cursor(row_factory=class_row(CostPublic)) as cur:
+        await cur.execute(
+            "SELECT day, source, energy_kwh, cost, currency, co2_kg FROM energy_costs "
+            "WHERE site = %s AND day >= %s::date AND day < %s::date ORDER BY day, source",
+            (site, start.date(), end.date()),
+        )
+        return await cur.fetchall()
+
+
+async def savings(conn: Conn, site: str) -> list[SavingsPublic]:
+    """The latest measured savings of a site, one row per granularity."""
+    async with conn.cursor(row_factory=class_row(SavingsPublic)) as cur:
+        await cur.execute(
+            """
+            SELECT DISTINCT ON (granularity)
+                   granularity, baseline_start, baseline_end, reporting_start, reporting_end,
+                   r2, cv_rmse_pct, nmbe_pct, meets_guideline14, adjusted_baseline_kwh,
+                   reporting_kwh, avoided_kwh, savings_pct, fsu_pct, avoided_cost,
+                   annual_avoided_cost, currency, investment, payback_years
+            FROM mv_results WHERE site = %s
+            ORDER BY granularity, reporting_end DESC, baseline_start DESC
+            """,
+            (site,),
+        )
+        return await cur.fetchall()
+
+
+_OEE_COLUMNS = (
+    "bucket_start, bucket_end, label, planned_s, operating_s, total_units, good_units, "
+    "availability, performance, quality, oee, breakdown_s, setup_s, minor_stop_s, "
+    "reduced_speed_s, startup_reject_units, defect_units"
+)
+_OEE = {
+    "machine": f"SELECT line, machine, 1 AS machines, {_OEE_COLUMNS} FROM oee_shifts",
+    "line": f"SELECT line, NULL AS machine, machines, {_OEE_COLUMNS} FROM oee_lines",
+}
+
+
+async def oee(conn: Conn, site: str, by: OeeBy, start: datetime, end: datetime) -> list[OeePublic]:
+    """OEE per machine or line and shift, for shifts starting in [start, end)."""
+    async with conn.cursor(row_factory=class_row(OeePublic)) as cur:
+        await cur.execute(
+            f"""
+            {_OEE[by]}
+            WHERE site = %(site)s AND bucket_start >= %(start)s AND bucket_start < %(end)s
+            ORDER BY bucket_start, line, machine
+            """,
+            {"site": site, "start": start, "end": end},
+        )
+        return await cur.fetchall()
+
+
+def status_fields(status: str | None) -> tuple[bool, int | None]:
+    """Whether an edge status says online, and its spool backlog if it reported one.
+
+    The contract's status is the text ``online`` or ``offline``; a JSON object with a
+    ``status`` member and a ``pending`` count (messages waiting in the spool) is read too.
+    """
+    if status is None:
+        return False, None
+    try:
+        parsed = json.loads(status)
+    except ValueError:
+        return status == "online", None
+    if not isinstance(parsed, dict):
+        return status == "online", None
+    pending = parsed.get("pending")
+    backlog = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
+    return parsed.get("status") == "online", backlog
+
+
+async def edges(conn: Conn, site: str) -> list[EdgePublic]:
+    """A site's edge gateways, their last status, message counts and sequence gaps."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """
+            SELECT edge_id, status, status_at,
+                   greatest(status_at, last_received_at) AS last_seen,  -- NULLs ignored
+                   messages, buffered_messages, gaps, missing_messages
+            FROM edge_health WHERE site = %s ORDER BY edge_id
+            """,
+            (site,),
+        )
+        rows = await cur.fetchall()
+    found = []
+    for row in rows:
+        online, backlog = status_fields(row["status"])
+        found.append(EdgePublic(**row, online=online, spool_backlog=backlog))
+    return found
+
+
+async def portfolio(
+    conn: Conn, only: str | None, start: datetime, end: datetime
+) -> list[PortfolioSitePublic]:
+    """Every site (or only ``only``) with its pilot figures, by id.
+
+    The period is the latest savings reporting period, else [start, end).
+    A fault counts as caught when an alert of the same machine opened in the 14 days
+    before the fault state began.
+    """
+    async with conn.cursor(row_factory=class_row(PortfolioSitePublic)) as cur:
+        await cur.execute(
+            """
+            WITH site_period AS (
+                SELECT si.site, si.name, mv.savings_pct, mv.avoided_cost, mv.currency,
+                       coalesce(mv.reporting_start, %(start)s) AS period_start,
+                       coalesce(mv.reporting_end, %(end)s) AS period_end,
+                       CASE WHEN mv.site IS NULL THEN 'last 30 days' ELSE 'pilot' END
+                           AS period
+                FROM sites AS si
+                LEFT JOIN LATERAL (
+                    SELECT * FROM mv_results WHERE site = si.site
+                    ORDER BY reporting_end DESC, baseline_start DESC LIMIT 1
+                ) AS mv ON true
+                WHERE %(only)s::text IS NULL OR si.site = %(only)s
+            )
+            SELECT p.site, p.name, p.period_start, p.period_end, p.period,
+                   coalesce(e.energy_kwh, 0) AS energy_kwh, c.completeness,
+                   p.savings_pct, p.avoided_cost, p.currency,
+                   s.up_s / nullif(s.up_s + s.fault_s, 0) AS uptime,
+                   f.faults, f.caught AS faults_caught, a.open_alerts
+            FROM site_period AS p
+            LEFT JOIN LATERAL (
+                SELECT sum(energy_kwh) AS energy_kwh FROM energy_intervals
+                WHERE site = p.site AND level = 'site' AND grain = '1h'
+                  AND bucket_start >= p.period_start AND bucket_start < p.period_end
+            ) AS e ON true
+            LEFT JOIN LATERAL (
+                SELECT avg(completeness) AS completeness FROM energy_intervals
+                WHERE site = p.site AND level = 'machine' AND grain = '1h'
+                  AND bucket_start >= p.period_start AND bucket_start < p.period_end
+            ) AS c ON true
+            LEFT JOIN LATERAL (
+                SELECT
+                    coalesce(sum(extract(epoch FROM least(end_ts, p.period_end)
+                                 - greatest(start_ts, p.period_start)))
+                             FILTER (WHERE state IN (1, 2)), 0)::float8 AS up_s,
+                    coalesce(sum(extract(epoch FROM least(end_ts, p.period_end)
+                                 - greatest(start_ts, p.period_start)))
+                             FILTER (WHERE state = 3), 0)::float8 AS fault_s
+                FROM machine_states
+                WHERE site = p.site AND start_ts < p.period_end AND end_ts > p.period_start
+            ) AS s ON true
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS faults,
+                       count(*) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM maintenance_alerts AS al
+                           WHERE al.site = ms.site AND al.line = ms.line
+                             AND al.machine = ms.machine AND al.opened_at <= ms.start_ts
+                             AND al.opened_at > ms.start_ts - interval '14 days'
+                       )) AS caught
+                FROM machine_states AS ms
+                WHERE ms.site = p.site AND ms.state = 3
+                  AND ms.start_ts >= p.period_start AND ms.start_ts < p.period_end
+            ) AS f ON true
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS open_alerts FROM maintenance_alerts
+                WHERE site = p.site AND closed_at IS NULL
+            ) AS a ON true
+            ORDER BY p.site
+            """,
+            {"only": only, "start": start, "end": end},
+        )
+        return await cur.fetchall()

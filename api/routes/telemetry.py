@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from api import queries
 from api.deps import Conn, VisibleSite
 from api.models import Bucket, TelemetryPublic
 from api.problems import ProblemError, problems
+from api.ranges import checked_span
 from tonle.contract import ID_PATTERN
 
 router = APIRouter(tags=["telemetry"], responses=problems(401, 403, 404, 422))
@@ -19,31 +20,18 @@ MAX_SPAN = {"raw": timedelta(days=31), "1m": timedelta(days=366), "1h": timedelt
 DEFAULT_SPAN = timedelta(days=1)
 
 
-def _utc(value: datetime) -> datetime:
-    """Times without an offset are read as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def checked_range(
     start: datetime | None, end: datetime | None, bucket: Bucket
 ) -> tuple[datetime, datetime]:
     """[start, end) in UTC with defaults filled in; a 422 problem if inverted or too long."""
-    end_utc = _utc(end) if end is not None else datetime.now(UTC)
-    start_utc = _utc(start) if start is not None else end_utc - DEFAULT_SPAN
-    if start_utc >= end_utc:
-        raise ProblemError(
-            422,
-            f"start ({start_utc.isoformat()}) must be before end ({end_utc.isoformat()}); "
-            "swap them",
-        )
-    span = MAX_SPAN[bucket]
-    if end_utc - start_utc > span:
-        hint = "use bucket=1m or 1h, or " if bucket == "raw" else ""
-        raise ProblemError(
-            422,
-            f"a {bucket} query covers at most {span.days} days; {hint}ask for a shorter range",
-        )
-    return start_utc, end_utc
+    return checked_span(
+        start,
+        end,
+        default=DEFAULT_SPAN,
+        longest=MAX_SPAN[bucket],
+        what=f"a {bucket} query",
+        hint="use bucket=1m or 1h, or " if bucket == "raw" else "",
+    )
 
 
 async def _require_known(conn: Conn, site: str, column: str, value: str | None) -> None:

@@ -1,4 +1,4 @@
-"""A small registry, readings, alerts and health rows, and one token of each role."""
+"""A small registry, readings, alerts, health and energy results, and a token of each role."""
 
 from __future__ import annotations
 
@@ -147,6 +147,137 @@ def _seed_maintenance(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str,
     return alerts
 
 
+def _run(conn: psycopg.Connection[tuple[object, ...]], site: str) -> int:
+    row = conn.execute(
+        "INSERT INTO analytics_runs (site, period_start, period_end, model_version) "
+        "VALUES (%s, %s, %s, 'test') RETURNING id",
+        (site, T0, T0 + timedelta(days=1)),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+ENERGY = [  # level, line, machine, grain, hours after T0, kWh, completeness, method
+    ("machine", "sew", "m1", "1d", 0, 12.0, 1.0, "integrated"),
+    ("machine", "sew", "m2", "1d", 0, 8.0, 0.5, "integrated"),
+    ("line", "sew", "", "1d", 0, 20.0, 0.75, "sum"),
+    ("site", "", "", "1d", 0, 30.0, 1.0, "meter"),
+    ("site", "", "", "1h", 0, 1.5, 1.0, "meter"),
+    ("site", "", "", "1h", 1, 2.5, 1.0, "meter"),
+    ("machine", "sew", "m1", "1h", 0, 1.0, 1.0, "integrated"),
+    ("machine", "sew", "m2", "1h", 0, 0.5, 0.5, "integrated"),
+]
+STATES = [  # machine, start and end hours after T0, state (0 off, 1 idle, 2 running, 3 fault)
+    ("m1", 0, 2, 2),
+    ("m1", 2, 3, 3),
+    ("m1", 3, 4, 1),
+    ("m2", 0, 1, 0),
+    ("m2", 1, 3, 3),
+]
+_OEE = (
+    "INSERT INTO oee_shifts (site, line, machine, bucket_start, bucket_end, label, planned_s, "
+    "operating_s, total_units, good_units, ideal_cycle_s, availability, performance, quality, "
+    "oee, breakdown_s, setup_s, minor_stop_s, reduced_speed_s, startup_reject_units, "
+    "defect_units, run_id) VALUES ('alpha', 'sew', %s, %s, %s, 'A', 28800, %s, %s, %s, %s, %s, "
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _seed_results(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Energy, OEE, state, savings and edge rows as the analytics and ingest write them."""
+    run = _run(conn, "alpha")
+    for level, line, machine, grain, hour, kwh, completeness, method in ENERGY:
+        start = T0 + timedelta(hours=hour)
+        conn.execute(
+            "INSERT INTO energy_intervals (site, level, line, machine, grain, bucket_start, "
+            "bucket_end, energy_kwh, completeness, method, run_id) "
+            "VALUES ('alpha', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (level, line, machine, grain, start,
+             start + (timedelta(days=1) if grain == "1d" else timedelta(hours=1)),
+             kwh, completeness, method, run),
+        )  # fmt: skip
+    for machine, idle_kwh, idle_cost in (("m1", 2.0, 0.25), ("m2", 1.0, 0.5)):
+        conn.execute(
+            "INSERT INTO idle_waste (site, line, machine, grain, bucket_start, bucket_end, "
+            "idle_kwh, idle_cost, currency, run_id) "
+            "VALUES ('alpha', 'sew', %s, '1d', %s, %s, %s, %s, 'USD', %s)",
+            (machine, T0, T0 + timedelta(days=1), idle_kwh, idle_cost, run),
+        )
+    conn.execute(
+        "INSERT INTO demand_peaks (site, month, window_min, peak_start, peak_kw, average_kw, "
+        "load_factor, demand_charge, currency, contributors, run_id) "
+        "VALUES ('alpha', '2026-11-01', 15, %s, 42, 21, 0.5, 100, 'USD', %s, %s)",
+        (T0 + timedelta(hours=1), json.dumps([{"line": "sew", "machine": "m1", "kw": 30.0}]),
+         run),
+    )  # fmt: skip
+    conn.execute(
+        "INSERT INTO power_events (site, kind, start_ts, end_ts, min_voltage, on_generator_s, "
+        "units_lost, run_id) VALUES ('alpha', 'outage', %s, %s, 0, 600, 12, %s), "
+        "('alpha', 'sag', %s, %s, 180, 0, NULL, %s)",
+        (T0 + timedelta(minutes=30), T0 + timedelta(minutes=45), run,
+         T0 + timedelta(hours=2), T0 + timedelta(hours=2, seconds=1), run),
+    )  # fmt: skip
+    conn.execute(
+        "INSERT INTO energy_costs (site, day, source, energy_kwh, cost, currency, co2_kg, run_id) "
+        "VALUES ('alpha', '2026-11-02', 'grid', 20, 3, 'USD', 10, %(run)s), "
+        "('alpha', '2026-11-02', 'generator', 10, 4, 'USD', 7, %(run)s)",
+        {"run": run},
+    )
+    # Two savings results: the one whose reporting period ends later is the latest.
+    for baseline_start, reporting_end, savings_pct in (
+        (datetime(2025, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC), 5.0),
+        (datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), 10.0),
+    ):
+        conn.execute(
+            "INSERT INTO mv_results (site, granularity, baseline_start, baseline_end, "
+            "reporting_start, reporting_end, baseline_hours, r2, cv_rmse_pct, nmbe_pct, "
+            "meets_guideline14, reporting_hours, adjusted_baseline_kwh, reporting_kwh, "
+            "avoided_kwh, savings_pct, fsu_pct, avoided_cost, annual_avoided_cost, currency, "
+            "investment, payback_years, run_id) VALUES ('alpha', 'hourly', %s, %s, %s, %s, "
+            "8760, 0.9, 12.5, 0.25, true, 720, 1000, 900, 100, %s, 20, 50, 600, 'USD', 1200, "
+            "2, %s)",
+            (baseline_start, reporting_end - timedelta(days=30), reporting_end - timedelta(days=30),
+             reporting_end, savings_pct, run),
+        )  # fmt: skip
+    for machine, operating_s, total, good, cycle_s, losses in (
+        ("m1", 21600, 1000, 950, 18, (3600, 1800, 600, 0, 20, 30)),
+        ("m2", 28800, 1200, 1200, 20, (0, 0, 0, 4800, 0, 0)),
+    ):
+        conn.execute(
+            _OEE,
+            (machine, T0, T0 + timedelta(hours=8), operating_s, total, good, cycle_s,
+             operating_s / 28800, cycle_s * total / operating_s, good / total,
+             cycle_s * good / 28800, *losses, run),
+        )  # fmt: skip
+    for machine, start_h, end_h, state in STATES:
+        conn.execute(
+            "INSERT INTO machine_states (site, line, machine, start_ts, end_ts, state, source, "
+            "run_id) VALUES ('alpha', 'sew', %s, %s, %s, %s, 'inferred', %s)",
+            (machine, T0 + timedelta(hours=start_h), T0 + timedelta(hours=end_h), state, run),
+        )
+    conn.execute(
+        "INSERT INTO edges (site, edge_id, status, status_at) VALUES "
+        "('alpha', 'gw-1', 'online', %s), ('alpha', 'gw-2', %s, %s)",
+        (T0 + timedelta(hours=3), json.dumps({"status": "offline", "pending": 17}),
+         T0 + timedelta(hours=1)),
+    )  # fmt: skip
+    for seq, hours, buffered in ((1, 1, False), (2, 2, False), (5, 4, True)):
+        conn.execute(
+            "INSERT INTO edge_messages (site, edge_id, seq, received_at, buffered, readings) "
+            "VALUES ('alpha', 'gw-1', %s, %s, %s, 50)",
+            (seq, T0 + timedelta(hours=hours), buffered),
+        )
+    beta = _run(conn, "beta")
+    for level, machine, completeness in (("site", "", 1.0), ("machine", "c1", 0.25)):
+        conn.execute(
+            "INSERT INTO energy_intervals (site, level, line, machine, grain, bucket_start, "
+            "bucket_end, energy_kwh, completeness, method, run_id) "
+            "VALUES ('beta', %s, %s, %s, '1h', %s, %s, 5, %s, 'meter', %s)",
+            (level, "cut" if machine else "", machine, T0, T0 + timedelta(hours=1),
+             completeness, beta),
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def seeded(database_url: str) -> Seeded:
     """The module's database, filled once; tests that acknowledge use their own alerts."""
@@ -154,6 +285,7 @@ def seeded(database_url: str) -> Seeded:
         _seed_registry(conn)
         _refresh_rollups(conn)
         alerts = _seed_maintenance(conn)
+        _seed_results(conn)
     tokens = {
         "admin": create_token(database_url, "admin", None, "ada")[1],
         "staff": create_token(database_url, "staff", None, "sam")[1],

@@ -209,6 +209,13 @@ SCOPED = [
     ("GET", "/sites/{site}/telemetry", None),
     ("GET", "/sites/{site}/alerts", None),
     ("GET", "/sites/{site}/health", None),
+    ("GET", "/sites/{site}/energy", None),
+    ("GET", "/sites/{site}/peaks", None),
+    ("GET", "/sites/{site}/outages", None),
+    ("GET", "/sites/{site}/costs", None),
+    ("GET", "/sites/{site}/savings", None),
+    ("GET", "/sites/{site}/oee", None),
+    ("GET", "/sites/{site}/edges", None),
     ("POST", "/alerts/{alert_id}/ack", {"comment": "not mine"}),
 ]
 
@@ -231,7 +238,8 @@ def test_a_factory_token_never_reaches_another_site(
 def test_the_scope_test_covers_every_route_with_site_data(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    public = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/sites")}
+    # /sites and /portfolio list only what the token may see (tested on their own).
+    public = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/sites"), ("GET", "/portfolio")}
     assert routes - public == {(method, path) for method, path, _ in SCOPED}
 
 

@@ -19,6 +19,7 @@ from api.routes import (
     machine_health,
     oee,
     portfolio,
+    registry,
     sites,
     telemetry,
 )
@@ -58,6 +59,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, sites.router, telemetry.router, alerts.router,
                    machine_health.router, energy.router, oee.router, edges.router,
-                   portfolio.router):  # fmt: skip
+                   portfolio.router, registry.router):  # fmt: skip
         app.include_router(router)
     return app

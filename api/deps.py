@@ -95,3 +95,22 @@ async def get_site(
 
 
 VisibleSite = Annotated[str, Depends(get_site)]
+
+
+async def get_admin(caller: CurrentCaller) -> Caller:
+    """The caller, if its token is an admin's; a 403 problem otherwise."""
+    if caller.role != "admin":
+        raise ProblemError(403, f"this needs an admin token; this one is a {caller.role} token")
+    return caller
+
+
+Admin = Annotated[Caller, Depends(get_admin)]
+
+
+async def get_admin_site(site: VisibleSite, caller: CurrentCaller) -> str:
+    """A known site, for an admin: the site scope is checked first, then the role."""
+    await get_admin(caller)
+    return site
+
+
+AdminSite = Annotated[str, Depends(get_admin_site)]

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from functools import cache
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from tonle.contract import Id, Metric
+from tonle.settings import checked_mqtt_url
 
 Bucket = Literal["raw", "1m", "1h"]
 Level = Literal["machine", "line", "site"]
@@ -34,12 +40,209 @@ class LivenessPublic(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_timezone(value: str) -> str:
+    if value not in _timezones():
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Phnom_Penh")
+    return value
+
+
+# Free text the registry keeps: no NUL (PostgreSQL text cannot hold it), bounded length.
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Timezone = Annotated[
+    str,
+    Field(max_length=64, json_schema_extra=lambda schema: schema.update(enum=sorted(_timezones()))),
+    AfterValidator(_known_timezone),
+]
+Power = Annotated[float, Field(gt=0, le=1e9, description="watts")]
+CycleTime = Annotated[float, Field(gt=0, le=1e6, description="seconds per unit")]
+Money = Annotated[float, Field(ge=0, le=1e12)]
+
+
+class _Write(BaseModel):
+    # A misspelt field is a 422, not a silently ignored change.
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Update(BaseModel):
+    # A misspelt field is a 422; so is a request that changes nothing.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+
+class SiteBase(_Write):
+    """What the registry knows about a factory in a pilot."""
+
+    name: Text | None = None
+    timezone: Timezone = "UTC"
+    sector: Text | None = Field(default=None, description="e.g. garments, footwear, food")
+    tariff: Text | None = Field(default=None, description="the electricity tariff's name")
+    pilot_investment: Money | None = Field(default=None, description="what the pilot cost")
+    pilot_start: date | None = None
+    pilot_end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SiteBase:
+        if self.pilot_start and self.pilot_end and self.pilot_end < self.pilot_start:
+            raise ValueError("pilot_end is before pilot_start")
+        return self
+
+
+class SiteCreate(SiteBase):
+    """A new site; its id cannot change later."""
+
+    site: Id
+
+
+class SiteUpdate(_Update):
+    """Fields to change on a site; ``active: false`` deactivates it (nothing is deleted)."""
+
+    name: Text | None = None
+    timezone: Timezone | SkipJsonSchema[None] = None
+    sector: Text | None = None
+    tariff: Text | None = None
+    pilot_investment: Money | None = None
+    pilot_start: date | None = None
+    pilot_end: date | None = None
+    active: bool | SkipJsonSchema[None] = None
+
+
 class SitePublic(BaseModel):
     """A factory in a pilot."""
 
     site: str
     name: str | None
     timezone: str
+    sector: str | None = None
+    tariff: str | None = None
+    pilot_investment: float | None = None
+    pilot_start: date | None = None
+    pilot_end: date | None = None
+    active: bool = True
+
+
+class LineCreate(_Write):
+    """A new production line (or ``utilities``) of a site."""
+
+    line: Id
+    name: Text | None = None
+
+
+class LineUpdate(_Update):
+    """Fields to change on a line; ``active: false`` deactivates it."""
+
+    name: Text | None = None
+    active: bool | SkipJsonSchema[None] = None
+
+
+class LineRecordPublic(BaseModel):
+    """A line as the registry holds it."""
+
+    site: str
+    line: str
+    name: str | None
+    active: bool
+
+
+class MachineCreate(_Write):
+    """A new machine on a line."""
+
+    machine: Id
+    name: Text | None = None
+    kind: Text | None = Field(default=None, description="e.g. sewing, compressor, boiler")
+    rated_power_w: Power | None = None
+    ideal_cycle_s: CycleTime | None = None
+
+
+class MachineUpdate(_Update):
+    """Fields to change on a machine; ``active: false`` deactivates it."""
+
+    name: Text | None = None
+    kind: Text | None = None
+    rated_power_w: Power | None = None
+    ideal_cycle_s: CycleTime | None = None
+    active: bool | SkipJsonSchema[None] = None
+
+
+class MachineRecordPublic(BaseModel):
+    """A machine as the registry holds it."""
+
+    site: str
+    line: str
+    machine: str
+    name: str | None
+    kind: str | None
+    rated_power_w: float | None
+    ideal_cycle_s: float | None
+    active: bool
+
+
+class SensorCreate(_Write):
+    """A new sensor: one metric of a machine."""
+
+    metric: Metric
+    unit: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[^\x00]*$")] | None = None
+
+
+class SensorUpdate(_Update):
+    """Fields to change on a sensor; ``active: false`` deactivates it."""
+
+    unit: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[^\x00]*$")] | None = None
+    active: bool | SkipJsonSchema[None] = None
+
+
+class SensorPublic(BaseModel):
+    """A sensor as the registry holds it."""
+
+    site: str
+    line: str
+    machine: str
+    metric: str
+    unit: str | None
+    active: bool
+
+
+class EdgeCreate(_Write):
+    """A new edge gateway of a site."""
+
+    edge_id: Id
+    broker_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="the broker as the edge reaches it; default the API's own, without user",
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _parseable(cls, value: str | None) -> str | None:
+        return None if value is None else checked_mqtt_url(value)
+
+
+class EdgeCredentialPublic(BaseModel):
+    """An edge's MQTT login as stored (never its password)."""
+
+    site: str
+    edge_id: str
+    username: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class EdgeProvisionedPublic(EdgeCredentialPublic):
+    """A new edge: its one-time password and a ready ``edge.yaml``; shown only this once."""
+
+    password: str = Field(description="shown only now; only its hash is kept")
+    edge_yaml: str = Field(description="the edge's configuration, password included")
+
+
+class BrokerFilesPublic(BaseModel):
+    """Mosquitto's ``password_file`` and ``acl_file``, generated from the registry."""
+
+    passwd: str
+    acl: str
 
 
 class MachinePublic(BaseModel):

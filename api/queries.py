@@ -6,21 +6,24 @@ import json
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
 
 from api.models import (
     AlertPublic,
     Bucket,
     CostPublic,
+    EdgeCredentialPublic,
     EdgePublic,
     EnergyIntervalPublic,
     Grain,
     HealthReadingPublic,
     Level,
     LinePublic,
+    LineRecordPublic,
     MachineHealthPublic,
     MachinePublic,
+    MachineRecordPublic,
     OeeBy,
     OeePublic,
     OutagePublic,
@@ -28,12 +31,17 @@ from api.models import (
     PortfolioSitePublic,
     RulPublic,
     SavingsPublic,
+    SensorPublic,
     SiteDetailPublic,
     SitePublic,
     TelemetryPointPublic,
 )
 
 Conn = AsyncConnection[Any]
+
+SITE_COLUMNS = (
+    "site, name, timezone, sector, tariff, pilot_investment, pilot_start, pilot_end, active"
+)
 
 
 async def token_by_hash(conn: Conn, secret_sha256: str) -> dict[str, Any] | None:
@@ -51,7 +59,7 @@ async def sites(conn: Conn, only: str | None) -> list[SitePublic]:
     """Every site (or only ``only``), by id."""
     async with conn.cursor(row_factory=class_row(SitePublic)) as cur:
         await cur.execute(
-            "SELECT site, name, timezone FROM sites "
+            f"SELECT {SITE_COLUMNS} FROM sites "
             "WHERE %(only)s::text IS NULL OR site = %(only)s ORDER BY site",
             {"only": only},
         )
@@ -278,7 +286,9 @@ async def energy(
                 SELECT sum(w.idle_kwh) AS idle_kwh, sum(w.idle_cost) AS idle_cost,
                        min(w.currency) AS currency
                 FROM idle_waste AS w
-                WHERE w.site = e.site AND w.grain = e.grain AND w.bucket_start = e.bucket_start
+                -- idle waste exists per shift and day only: other grains skip the lookup
+                WHERE e.grain IN ('shift', '1d')
+                  AND w.site = e.site AND w.grain = e.grain AND w.bucket_start = e.bucket_start
                   AND (e.level = 'site' OR w.line = e.line)
                   AND (e.level <> 'machine' OR w.machine = e.machine)
                 HAVING count(*) > 0
@@ -482,3 +492,192 @@ async def portfolio(
             {"only": only, "start": start, "end": end},
         )
         return await cur.fetchall()
+
+
+# ------------------------------------------------------------------ registry writes
+# Inserts raise psycopg.errors.UniqueViolation on a duplicate id (the routes make it a 409);
+# updates and inserts under a parent return None when the parent or the row is unknown.
+
+
+def _set(changes: dict[str, Any]) -> sql.Composed:
+    """``SET col = %(col)s, …`` for the changed fields (names come from the models)."""
+    return sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in changes
+    )
+
+
+async def create_site(conn: Conn, fields: dict[str, Any]) -> SitePublic:
+    """Insert a site; UniqueViolation if its id is taken."""
+    names = list(fields)
+    query = sql.SQL("INSERT INTO sites ({}) VALUES ({}) RETURNING " + SITE_COLUMNS).format(
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)),
+    )
+    async with conn.cursor(row_factory=class_row(SitePublic)) as cur:
+        await cur.execute(query, fields)
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def update_site(conn: Conn, site: str, changes: dict[str, Any]) -> SitePublic | None:
+    """Change a site's fields; None if unknown."""
+    query = sql.SQL("UPDATE sites SET {} WHERE site = %(site_)s RETURNING " + SITE_COLUMNS).format(
+        _set(changes)
+    )
+    async with conn.cursor(row_factory=class_row(SitePublic)) as cur:
+        await cur.execute(query, {**changes, "site_": site})
+        return await cur.fetchone()
+
+
+_LINE = "SELECT l.id FROM lines l JOIN sites s ON s.id = l.site_id WHERE s.site = %(site_)s "
+
+
+async def create_line(conn: Conn, site: str, line: str, name: str | None) -> LineRecordPublic:
+    """Insert a line of a known site; UniqueViolation if the site has it already."""
+    cur = await conn.execute(
+        "INSERT INTO lines (site_id, line, name) SELECT id, %s, %s FROM sites WHERE site = %s "
+        "RETURNING name, active",
+        (line, name, site),
+    )
+    row = await cur.fetchone()
+    assert row is not None  # the route checked the site
+    return LineRecordPublic(site=site, line=line, name=row[0], active=row[1])
+
+
+async def update_line(
+    conn: Conn, site: str, line: str, changes: dict[str, Any]
+) -> LineRecordPublic | None:
+    """Change a line's fields; None if unknown."""
+    query = sql.SQL(
+        "UPDATE lines SET {} WHERE id = (" + _LINE + "AND l.line = %(line_)s) "
+        "RETURNING name, active"
+    ).format(_set(changes))
+    cur = await conn.execute(query, {**changes, "site_": site, "line_": line})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return LineRecordPublic(site=site, line=line, name=row[0], active=row[1])
+
+
+_MACHINE_COLUMNS = "name, kind, rated_power_w, ideal_cycle_s, active"
+
+
+async def create_machine(
+    conn: Conn, site: str, line: str, fields: dict[str, Any]
+) -> MachineRecordPublic | None:
+    """Insert a machine on a line; None if the line is unknown, UniqueViolation if taken."""
+    names = list(fields)
+    query = sql.SQL(
+        "INSERT INTO machines (line_id, {}) SELECT l.id, {} FROM lines l "
+        "JOIN sites s ON s.id = l.site_id WHERE s.site = %(site_)s AND l.line = %(line_)s "
+        "RETURNING machine, " + _MACHINE_COLUMNS
+    ).format(
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)),
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, {**fields, "site_": site, "line_": line})
+        row = await cur.fetchone()
+    return None if row is None else MachineRecordPublic(site=site, line=line, **row)
+
+
+_MACHINE = (
+    "SELECT m.id FROM machines m JOIN lines l ON l.id = m.line_id JOIN sites s "
+    "ON s.id = l.site_id WHERE s.site = %(site_)s AND l.line = %(line_)s "
+    "AND m.machine = %(machine_)s"
+)
+
+
+async def update_machine(
+    conn: Conn, site: str, line: str, machine: str, changes: dict[str, Any]
+) -> MachineRecordPublic | None:
+    """Change a machine's fields; None if unknown."""
+    query = sql.SQL(
+        "UPDATE machines SET {} WHERE id = ("
+        + _MACHINE
+        + ") RETURNING machine, "
+        + _MACHINE_COLUMNS
+    ).format(_set(changes))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, {**changes, "site_": site, "line_": line, "machine_": machine})
+        row = await cur.fetchone()
+    return None if row is None else MachineRecordPublic(site=site, line=line, **row)
+
+
+async def create_sensor(
+    conn: Conn, site: str, line: str, machine: str, metric: str, unit: str | None
+) -> SensorPublic | None:
+    """Insert a sensor of a machine; None if the machine is unknown, UniqueViolation if taken."""
+    cur = await conn.execute(
+        "INSERT INTO sensors (machine_id, metric, unit) SELECT id, %(metric)s, %(unit)s "
+        "FROM (" + _MACHINE + ") AS m RETURNING unit, active",
+        {"metric": metric, "unit": unit, "site_": site, "line_": line, "machine_": machine},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return SensorPublic(
+        site=site, line=line, machine=machine, metric=metric, unit=row[0], active=row[1]
+    )
+
+
+async def update_sensor(
+    conn: Conn, site: str, line: str, machine: str, metric: str, changes: dict[str, Any]
+) -> SensorPublic | None:
+    """Change a sensor's fields; None if unknown."""
+    query = sql.SQL(
+        "UPDATE sensors SET {} WHERE machine_id = (" + _MACHINE + ") AND metric = %(metric_)s "
+        "RETURNING unit, active"
+    ).format(_set(changes))
+    params = {**changes, "site_": site, "line_": line, "machine_": machine, "metric_": metric}
+    cur = await conn.execute(query, params)
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return SensorPublic(
+        site=site, line=line, machine=machine, metric=metric, unit=row[0], active=row[1]
+    )
+
+
+# ------------------------------------------------------------------ edge credentials
+
+_CREDENTIAL_COLUMNS = "site, edge_id, username, created_at, revoked_at"
+ENABLED_EDGES = (
+    "SELECT site, edge_id, username, password_hash FROM edge_credentials "
+    "WHERE revoked_at IS NULL ORDER BY username"
+)
+
+
+async def create_edge_credential(
+    conn: Conn, site: str, edge_id: str, username: str, password_hash: str
+) -> EdgeCredentialPublic:
+    """Store a new edge's login; UniqueViolation if the site has that edge (or the user) already."""
+    async with conn.cursor(row_factory=class_row(EdgeCredentialPublic)) as cur:
+        await cur.execute(
+            "INSERT INTO edge_credentials (site, edge_id, username, password_hash) "
+            f"VALUES (%s, %s, %s, %s) RETURNING {_CREDENTIAL_COLUMNS}",
+            (site, edge_id, username, password_hash),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def revoke_edge_credential(
+    conn: Conn, site: str, edge_id: str
+) -> EdgeCredentialPublic | None:
+    """Revoke an edge's login (the first revocation's time stays); None if unknown."""
+    async with conn.cursor(row_factory=class_row(EdgeCredentialPublic)) as cur:
+        await cur.execute(
+            "UPDATE edge_credentials SET revoked_at = coalesce(revoked_at, now()) "
+            f"WHERE site = %s AND edge_id = %s RETURNING {_CREDENTIAL_COLUMNS}",
+            (site, edge_id),
+        )
+        return await cur.fetchone()
+
+
+async def enabled_edges(conn: Conn) -> list[tuple[str, str, str, str]]:
+    """(site, edge_id, username, password hash) of every edge not revoked."""
+    cur = await conn.execute(ENABLED_EDGES)
+    return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]

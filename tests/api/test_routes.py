@@ -217,6 +217,15 @@ SCOPED = [
     ("GET", "/sites/{site}/oee", None),
     ("GET", "/sites/{site}/edges", None),
     ("POST", "/alerts/{alert_id}/ack", {"comment": "not mine"}),
+    ("PATCH", "/sites/{site}", {"name": "mine now"}),
+    ("POST", "/sites/{site}/lines", {"line": "new"}),
+    ("PATCH", "/sites/{site}/lines/{line}", {"active": False}),
+    ("POST", "/sites/{site}/lines/{line}/machines", {"machine": "m9"}),
+    ("PATCH", "/sites/{site}/lines/{line}/machines/{machine}", {"active": False}),
+    ("POST", "/sites/{site}/lines/{line}/machines/{machine}/sensors", {"metric": "energy"}),
+    ("PATCH", "/sites/{site}/lines/{line}/machines/{machine}/sensors/{metric}", {"unit": "kW"}),
+    ("POST", "/sites/{site}/edges", {"edge_id": "gw-9"}),
+    ("DELETE", "/sites/{site}/edges/{edge_id}", None),
 ]
 
 
@@ -228,11 +237,18 @@ def test_a_factory_token_never_reaches_another_site(
     template: str,
     body: dict[str, str] | None,
 ) -> None:
-    path = template.format(site="beta", alert_id=seeded.alerts["beta/c1"])
+    path = template.format(
+        site="beta", alert_id=seeded.alerts["beta/c1"], line="cut", machine="c1",
+        metric="active_power", edge_id="gw-1",
+    )  # fmt: skip
     response = client.request(method, path, json=body, headers=bearer(seeded.tokens["factory"]))
     assert "site 'alpha' only" in str(_problem(response, 403)["detail"])
     beta = client.get("/sites/beta/alerts", headers=bearer(seeded.tokens["admin"])).json()
     assert [a["acknowledged_at"] for a in beta] == [None]
+    detail = client.get("/sites/beta", headers=bearer(seeded.tokens["admin"])).json()
+    assert (detail["name"], detail["active"]) == ("Beta", True)
+    assert [(line["line"], [m["machine"] for m in line["machines"]]) for line in
+            detail["lines"]] == [("cut", ["c1"])]  # fmt: skip
 
 
 def test_the_scope_test_covers_every_route_with_site_data(client: TestClient) -> None:
@@ -240,6 +256,8 @@ def test_the_scope_test_covers_every_route_with_site_data(client: TestClient) ->
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     # /sites and /portfolio list only what the token may see (tested on their own).
     public = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/sites"), ("GET", "/portfolio")}
+    # Admin-only routes with no site in the path (403 for others: test_registry).
+    public |= {("POST", "/sites"), ("GET", "/broker/acl")}
     assert routes - public == {(method, path) for method, path, _ in SCOPED}
 
 

@@ -282,11 +282,18 @@ def simulate(
 # --------------------------------------------------------------------- broker
 
 
-@app.command("broker")
+broker_app = typer.Typer(help="The MQTT broker: run a local one, or write its files.")
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.callback(invoke_without_command=True)
 def broker(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 1883,
 ) -> None:
     """Run a local MQTT broker for trying Tonle (Mosquitto if installed, else amqtt)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from tonle.local_services import LocalBroker
 
     _setup_logging("INFO")
@@ -294,6 +301,40 @@ def broker(
     with LocalBroker(port=port) as running:
         typer.echo(f"{running.kind} listening on {running.url}; Ctrl-C to stop")
         stop.wait()
+
+
+@broker_app.command("acl")
+def broker_acl(
+    out: Annotated[Path, typer.Option(help="directory for the `passwd` and `acl` files")],
+    ingester_user: Annotated[
+        str | None, typer.Option(help="the ingester's MQTT user; default the one in TONLE_MQTT_URL")
+    ] = None,
+) -> None:
+    """Write Mosquitto's password and ACL files from the registry's enabled edges.
+
+    Each edge may publish only under its own site and its own status topic; the ingester
+    (its password from TONLE_MQTT_URL) may read everything. Revoked edges are left out.
+    """
+    from dataclasses import replace
+
+    from api.provisioning import broker_files_from_database
+
+    settings = _settings()
+    ingester = settings.broker
+    if ingester_user:
+        ingester = replace(ingester, username=ingester_user)
+    files = broker_files_from_database(settings.database_url, ingester)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("passwd", files.passwd), ("acl", files.acl)):
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o640)
+    if not ingester.username:
+        console.print("no ingester user: pass --ingester-user or put it in TONLE_MQTT_URL")
+    typer.echo(
+        f"wrote {out / 'passwd'} and {out / 'acl'}; in mosquitto.conf set password_file and "
+        "acl_file to them and allow_anonymous false, then reload Mosquitto (SIGHUP)"
+    )
 
 
 # ------------------------------------------------------------------ analytics
@@ -514,6 +555,52 @@ def bench_ingest(
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
     typer.echo(json.dumps(figures))
+
+
+@bench_app.command("api")
+def bench_api(
+    machines: Annotated[int, typer.Option(help="machines in the factory")] = 40,
+    days: Annotated[int, typer.Option(help="days of readings")] = 30,
+    interval_s: Annotated[
+        float, typer.Option(help="seconds between readings (the issue's scale is 10)")
+    ] = 60.0,
+    requests: Annotated[int, typer.Option(help="telemetry requests timed")] = 200,
+    workdir: Annotated[Path, typer.Option(help="embedded database lives here")] = Path("var/bench"),
+) -> None:
+    """API p50/p95 for 30-day telemetry and the site energy summary, beside the same SQL."""
+    import contextlib
+    import os
+    import time
+
+    from rich.table import Table
+
+    from tonle.cli.bench_api import ApiBenchSettings, run_api_bench
+    from tonle.local_services import EmbeddedPostgres
+
+    _setup_logging("WARNING")
+    settings = ApiBenchSettings(machines=machines, days=days, interval_s=interval_s,
+                                requests=requests)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        server_url = os.environ.get("TONLE_DATABASE_URL")
+        if not server_url:
+            console.print(f"starting an embedded PostgreSQL in {workdir / 'pg'} …")
+            pg = EmbeddedPostgres(workdir / "pg").start()
+            stack.callback(pg.stop)
+            server_url = pg.url
+        started = time.perf_counter()
+        try:
+            figures = run_api_bench(server_url, settings, console.print)
+        except TonleError as exc:
+            raise _fail(exc, "Is PostgreSQL reachable at TONLE_DATABASE_URL?") from None
+    figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    table = Table(title=f"tonle bench api ({machines} machines, {days} days, {interval_s:g} s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+    headline = ("telemetry_p95_ms", "energy_summary_p95_ms", "sql_p95_ms")
+    typer.echo(json.dumps({key: figures[key] for key in headline} | figures))
 
 
 @bench_app.command("energy")

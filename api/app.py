@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.problems import install_problem_handlers
 from api.routes import (
     alerts,
+    completeness,
     edges,
     energy,
     health,
@@ -59,6 +60,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, sites.router, telemetry.router, alerts.router,
                    machine_health.router, energy.router, oee.router, edges.router,
-                   portfolio.router, registry.router):  # fmt: skip
+                   portfolio.router, registry.router, completeness.router):  # fmt: skip
         app.include_router(router)
     return app

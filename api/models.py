@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 from tonle.contract import Id, Metric
 from tonle.settings import checked_mqtt_url
 
-Bucket = Literal["raw", "1m", "1h"]
+Bucket = Literal["raw", "1m", "1h", "1d"]
 Level = Literal["machine", "line", "site"]
 Grain = Literal["15m", "1h", "1d", "shift"]
 OeeBy = Literal["machine", "line"]
@@ -269,7 +269,7 @@ class SiteDetailPublic(SitePublic):
 
 
 class TelemetryPointPublic(BaseModel):
-    """One reading (raw) or one bucket's figures (1m, 1h: ``value`` is the mean)."""
+    """One reading (raw) or one bucket's figures (1m, 1h, 1d: ``value`` is the mean)."""
 
     ts: datetime
     line: str
@@ -290,6 +290,34 @@ class TelemetryPublic(BaseModel):
     start: datetime
     end: datetime
     points: list[TelemetryPointPublic]
+
+
+class SeriesCompletenessPublic(BaseModel):
+    """How much of one sensor's data arrived over the range."""
+
+    line: str
+    machine: str
+    metric: str
+    stored: int = Field(description="readings stored in the range")
+    interval_s: float | None = Field(
+        description="the sensor's typical interval (median gap); null with too few readings"
+    )
+    expected: int | None = Field(description="readings the interval calls for over the range")
+    completeness: float | None = Field(description="stored / expected, at most 1")
+    longest_gap_s: float = Field(description="longest stretch of the range without a reading")
+
+
+class CompletenessPublic(BaseModel):
+    """Data completeness per series of a site over [start, end)."""
+
+    site: str
+    start: datetime
+    end: datetime
+    source: Literal["raw", "1h"] = Field(
+        description="raw readings, or (long ranges) the hourly roll-up: counts of whole hours "
+        "and gaps to the hour"
+    )
+    series: list[SeriesCompletenessPublic]
 
 
 class AlertPublic(BaseModel):

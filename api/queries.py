@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
@@ -131,12 +132,29 @@ async def known_values(conn: Conn, site: str, column: str) -> list[str]:
     return [str(row[0]) for row in await cur.fetchall()]
 
 
+_TELEMETRY_WHERE = """
+    WHERE site = %(site)s AND ts >= %(start)s AND ts < %(end)s
+      AND (%(line)s::text IS NULL OR line = %(line)s)
+      AND (%(machine)s::text IS NULL OR machine = %(machine)s)
+      AND (%(metric)s::text IS NULL OR metric = %(metric)s)
+"""
 _TELEMETRY = {
     "raw": "SELECT ts, line, machine, metric, unit, value, NULL::float8 AS min, "
-    "NULL::float8 AS max, NULL::bigint AS n FROM telemetry",
-    "1m": "SELECT ts, line, machine, metric, unit, avg AS value, min, max, n FROM telemetry_1m",
-    "1h": "SELECT ts, line, machine, metric, unit, avg AS value, min, max, n FROM telemetry_1h",
+    "NULL::float8 AS max, NULL::bigint AS n FROM telemetry" + _TELEMETRY_WHERE,
+    "1m": "SELECT ts, line, machine, metric, unit, avg AS value, min, max, n FROM telemetry_1m"
+    + _TELEMETRY_WHERE,
+    "1h": "SELECT ts, line, machine, metric, unit, avg AS value, min, max, n FROM telemetry_1h"
+    + _TELEMETRY_WHERE,
+    # UTC days from the hourly roll-up: the mean weighted by each hour's readings.
+    "1d": "SELECT date_trunc('day', ts, 'UTC') AS ts, line, machine, metric, unit, "
+    "sum(sum) / sum(n)::float8 AS value, min(min) AS min, max(max) AS max, sum(n)::bigint AS n "
+    "FROM telemetry_1h" + _TELEMETRY_WHERE + "GROUP BY 1, line, machine, metric, unit",
 }
+
+
+def telemetry_sql(bucket: Bucket) -> str:
+    """The statement :func:`telemetry` runs for ``bucket`` (benchmarks time it directly)."""
+    return _TELEMETRY[bucket] + " ORDER BY ts, line, machine, metric LIMIT %(limit)s"
 
 
 async def telemetry(
@@ -153,15 +171,7 @@ async def telemetry(
     """Readings (raw) or roll-up buckets of a site in [start, end), oldest first."""
     async with conn.cursor(row_factory=class_row(TelemetryPointPublic)) as cur:
         await cur.execute(
-            f"""
-            {_TELEMETRY[bucket]}
-            WHERE site = %(site)s AND ts >= %(start)s AND ts < %(end)s
-              AND (%(line)s::text IS NULL OR line = %(line)s)
-              AND (%(machine)s::text IS NULL OR machine = %(machine)s)
-              AND (%(metric)s::text IS NULL OR metric = %(metric)s)
-            ORDER BY ts, line, machine, metric
-            LIMIT %(limit)s
-            """,
+            telemetry_sql(bucket),
             {
                 "site": site,
                 "start": start,
@@ -173,6 +183,115 @@ async def telemetry(
             },
         )
         return await cur.fetchall()
+
+
+async def telemetry_rows(
+    conn: Conn,
+    site: str,
+    bucket: Bucket,
+    start: datetime,
+    end: datetime,
+    line: str | None,
+    machine: str | None,
+    metric: str | None,
+) -> AsyncIterator[tuple[datetime, str, str, str, float]]:
+    """(ts, line, machine, metric, value) of a site in [start, end), streamed from the server."""
+    cur = conn.cursor()
+    params = {
+        "site": site,
+        "start": start,
+        "end": end,
+        "line": line,
+        "machine": machine,
+        "metric": metric,
+    }
+    async with cur:
+        query = f"SELECT ts, line, machine, metric, value FROM ({_TELEMETRY[bucket]}) AS t"
+        async for row in cur.stream(query + " ORDER BY ts, line, machine, metric", params):
+            yield row[0], row[1], row[2], row[3], row[4]
+
+
+_SENSORS = """
+    SELECT se.id, l.line, m.machine, se.metric
+    FROM sensors AS se
+    JOIN machines AS m ON m.id = se.machine_id
+    JOIN lines AS l ON l.id = m.line_id
+    JOIN sites AS si ON si.id = l.site_id
+    WHERE si.site = %(site)s AND (%(machine)s::text IS NULL OR m.machine = %(machine)s)
+"""
+# Median gap between readings, over [gap_start, end); ordered-set aggregates skip the NULL
+# lag of each sensor's first reading.
+_MEDIAN_GAP = """
+    SELECT sensor_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY gap_s) AS interval_s
+    FROM (
+        SELECT r.sensor_id, extract(epoch FROM r.ts - lag(r.ts) OVER w)::float8 AS gap_s
+        FROM readings AS r JOIN s ON s.id = r.sensor_id
+        WHERE r.ts >= %(gap_start)s AND r.ts < %(end)s
+        WINDOW w AS (PARTITION BY r.sensor_id ORDER BY r.ts)
+    ) AS g
+    GROUP BY sensor_id
+"""
+_COMPLETENESS = {
+    "raw": f"""
+        WITH s AS ({_SENSORS}),
+        g AS (
+            SELECT r.sensor_id, r.ts, r.ts - lag(r.ts) OVER w AS gap
+            FROM readings AS r JOIN s ON s.id = r.sensor_id
+            WHERE r.ts >= %(start)s AND r.ts < %(end)s
+            WINDOW w AS (PARTITION BY r.sensor_id ORDER BY r.ts)
+        ),
+        a AS (
+            SELECT sensor_id, count(*) AS stored,
+                   greatest(max(gap), min(ts) - %(start)s, %(end)s - max(ts)) AS longest
+            FROM g GROUP BY sensor_id
+        ),
+        i AS ({_MEDIAN_GAP})
+    """,
+    "1h": f"""
+        WITH s AS ({_SENSORS}),
+        g AS (
+            SELECT r.sensor_id, r.bucket, r.n,
+                   r.bucket - lag(r.bucket) OVER w - interval '1 hour' AS gap
+            FROM readings_1h AS r JOIN s ON s.id = r.sensor_id
+            WHERE r.bucket >= %(start)s AND r.bucket < %(end)s
+            WINDOW w AS (PARTITION BY r.sensor_id ORDER BY r.bucket)
+        ),
+        a AS (
+            SELECT sensor_id, sum(n)::bigint AS stored,
+                   greatest(max(gap), min(bucket) - %(start)s,
+                            %(end)s - max(bucket) - interval '1 hour', interval '0') AS longest
+            FROM g GROUP BY sensor_id
+        ),
+        i AS ({_MEDIAN_GAP})
+    """,
+}
+
+
+async def completeness(
+    conn: Conn,
+    site: str,
+    source: Literal["raw", "1h"],
+    start: datetime,
+    end: datetime,
+    gap_start: datetime,
+    machine: str | None,
+) -> list[tuple[str, str, str, int, float | None, float]]:
+    """(line, machine, metric, stored, median gap s, longest gap s) of each sensor of a site.
+
+    ``source`` is ``raw`` (readings) or ``1h`` (the hourly roll-up's counts, gaps to the
+    hour); the median gap is measured on readings in [gap_start, end).
+    """
+    cur = await conn.execute(
+        _COMPLETENESS[source]
+        + """
+        SELECT s.line, s.machine, s.metric, coalesce(a.stored, 0), i.interval_s,
+               extract(epoch FROM coalesce(a.longest, %(end)s - %(start)s))::float8
+        FROM s LEFT JOIN a ON a.sensor_id = s.id LEFT JOIN i ON i.sensor_id = s.id
+        ORDER BY s.line, s.machine, s.metric
+        """,
+        {"site": site, "machine": machine, "start": start, "end": end, "gap_start": gap_start},
+    )
+    return [(r[0], r[1], r[2], int(r[3]), r[4], float(r[5])) for r in await cur.fetchall()]
 
 
 _ALERT_COLUMNS = (

@@ -68,7 +68,8 @@ def _seed_registry(conn: psycopg.Connection[tuple[object, ...]]) -> None:
                             cp.write_row((T0 + timedelta(minutes=i), sensor[0], float(i)))
 
 
-def _refresh_rollups(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def refresh_rollups(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Bring the 1-minute and 1-hour roll-ups up to date with every stored reading."""
     row = conn.execute("SELECT to_regclass('rollup_dirty') IS NOT NULL").fetchone()
     if row is not None and row[0]:
         conn.execute(
@@ -283,7 +284,7 @@ def seeded(database_url: str) -> Seeded:
     """The module's database, filled once; tests that acknowledge use their own alerts."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         _seed_registry(conn)
-        _refresh_rollups(conn)
+        refresh_rollups(conn)
         alerts = _seed_maintenance(conn)
         _seed_results(conn)
     tokens = {

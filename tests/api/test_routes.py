@@ -98,6 +98,11 @@ def test_minute_and_hour_rollups(client: TestClient, seeded: Seeded) -> None:
         (89.5, 60.0, 119.0, 60),
         (149.5, 120.0, 179.0, 60),
     ]
+    days = _telemetry(client, token, machine="m2", metric="motor_temp", bucket="1d", **window)
+    points = days.json()["points"]
+    assert [(p["ts"], p["value"], p["min"], p["max"], p["n"]) for p in points] == [
+        ("2026-11-02T00:00:00Z", 89.5, 0.0, 179.0, 180),
+    ]
 
 
 def test_telemetry_limit_and_line_filter(client: TestClient, seeded: Seeded) -> None:
@@ -118,6 +123,10 @@ def test_telemetry_limit_and_line_filter(client: TestClient, seeded: Seeded) -> 
             {"start": "2025-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z", "bucket": "1h"},
             "at most 366 days",
         ),
+        (
+            {"start": "2020-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z", "bucket": "1d"},
+            "at most 1830 days",
+        ),
         ({"metric": "bogus_metric"}, "no metric 'bogus_metric'; known: active_power, motor_temp"),
         ({"machine": "nope"}, "no machine 'nope'; known: c1"),
         ({"bucket": "1w"}, "query.bucket"),
@@ -132,6 +141,70 @@ def test_bad_telemetry_queries_are_problems(
         "/sites/beta/telemetry", params=params, headers=bearer(seeded.tokens["admin"])
     )
     assert says in str(_problem(response, 422)["detail"])
+
+
+def test_csv_export_streams_the_same_rows(client: TestClient, seeded: Seeded) -> None:
+    params = {
+        "machine": "m1",
+        "start": T0.isoformat(),
+        "end": (T0 + timedelta(hours=3)).isoformat(),
+    }
+    response = client.get(
+        "/sites/alpha/telemetry.csv", params=params, headers=bearer(seeded.tokens["factory"])
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0] == "ts,line,machine,metric,value" and len(lines) == 1 + 2 * 180
+    assert lines[1:3] == [
+        "2026-11-02T00:00:00+00:00,sew,m1,active_power,0.0",
+        "2026-11-02T00:00:00+00:00,sew,m1,motor_temp,0.0",
+    ]
+    hours = client.get(
+        "/sites/alpha/telemetry.csv", params={**params, "bucket": "1h"},
+        headers=bearer(seeded.tokens["factory"]),
+    )  # fmt: skip
+    assert hours.text.splitlines()[1] == "2026-11-02T00:00:00+00:00,sew,m1,active_power,29.5"
+    too_long = client.get(
+        "/sites/alpha/telemetry.csv",
+        params={"start": "2026-09-01T00:00:00Z", "end": params["end"]},
+        headers=bearer(seeded.tokens["factory"]),
+    )
+    assert "at most 31 days" in str(_problem(too_long, 422)["detail"])
+
+
+def test_completeness_from_readings(client: TestClient, seeded: Seeded) -> None:
+    params = {
+        "machine": "m1",
+        "start": T0.isoformat(),
+        "end": (T0 + timedelta(hours=3)).isoformat(),
+    }
+    body = client.get(
+        "/sites/alpha/completeness", params=params, headers=bearer(seeded.tokens["factory"])
+    ).json()
+    assert body["source"] == "raw"
+    assert body["series"] == [
+        {"line": "sew", "machine": "m1", "metric": metric, "stored": 180, "interval_s": 60.0,
+         "expected": 180, "completeness": 1.0, "longest_gap_s": 60.0}
+        for metric in ("active_power", "motor_temp")
+    ]  # fmt: skip
+
+
+def test_completeness_of_a_long_range_from_the_hourly_rollup(
+    client: TestClient, seeded: Seeded
+) -> None:
+    start, end = T0 - timedelta(days=10), T0 + timedelta(hours=3)
+    params = {"machine": "m2", "start": start.isoformat(), "end": end.isoformat()}
+    body = client.get(
+        "/sites/alpha/completeness", params=params, headers=bearer(seeded.tokens["admin"])
+    ).json()
+    assert body["source"] == "1h"
+    expected = round((end - start).total_seconds() / 60)
+    assert [(s["metric"], s["stored"], s["interval_s"], s["expected"], s["longest_gap_s"])
+            for s in body["series"]] == [
+        (metric, 180, 60.0, expected, 10 * 86400.0) for metric in ("active_power", "motor_temp")
+    ]  # fmt: skip
+    assert body["series"][0]["completeness"] == 180 / expected
 
 
 def test_alerts_with_and_without_the_open_filter(client: TestClient, seeded: Seeded) -> None:
@@ -207,6 +280,8 @@ def test_missing_or_unknown_tokens_are_401(client: TestClient, header: str | Non
 SCOPED = [
     ("GET", "/sites/{site}", None),
     ("GET", "/sites/{site}/telemetry", None),
+    ("GET", "/sites/{site}/completeness", None),
+    ("GET", "/sites/{site}/telemetry.csv", None),
     ("GET", "/sites/{site}/alerts", None),
     ("GET", "/sites/{site}/health", None),
     ("GET", "/sites/{site}/energy", None),

@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.runner import run_once
 from api.app import create_app
+from api.queries import telemetry_sql
 from api.tokens import create_token
 from ingest.store import Batch, Store
 from tonle.db.maintenance import refresh_all_rollups
@@ -37,18 +38,6 @@ START = datetime(2026, 1, 4, 17, 0, tzinfo=UTC)
 BATCH_ROWS = 50_000
 # metric: unit
 METRICS = {"active_power": "W", "energy": "kWh", "current": "A", "vibration_rms": "mm/s"}
-
-# The statement api.queries.telemetry runs for bucket=1h (repeated here: the API keeps
-# it private), so the SQL figure times exactly what the route asks of PostgreSQL.
-TELEMETRY_1H_SQL = """
-SELECT ts, line, machine, metric, unit, avg AS value, min, max, n FROM telemetry_1h
-WHERE site = %(site)s AND ts >= %(start)s AND ts < %(end)s
-  AND (%(line)s::text IS NULL OR line = %(line)s)
-  AND (%(machine)s::text IS NULL OR machine = %(machine)s)
-  AND (%(metric)s::text IS NULL OR metric = %(metric)s)
-ORDER BY ts, line, machine, metric
-LIMIT %(limit)s
-"""
 
 
 @dataclass(frozen=True)
@@ -216,7 +205,7 @@ def time_requests(url: str, settings: ApiBenchSettings, progress: Progress) -> d
         def query() -> None:
             params = {"site": SITE, "start": START, "end": end, "line": None, "limit": 10_000,
                       "machine": next(queue), "metric": "active_power"}  # fmt: skip
-            conn.execute(TELEMETRY_1H_SQL, params).fetchall()
+            conn.execute(telemetry_sql("1h"), params).fetchall()
 
         queue = iter([machines[0], *picks])
         query()  # warm-up, as for the API

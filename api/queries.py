@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
@@ -45,6 +45,16 @@ SITE_COLUMNS = (
 )
 
 
+_Row = TypeVar("_Row")
+
+
+async def _all(conn: Conn, model: type[_Row], query: Any, params: Any) -> list[_Row]:
+    """Every row of ``query`` as ``model`` instances."""
+    async with conn.cursor(row_factory=class_row(model)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
 async def token_by_hash(conn: Conn, secret_sha256: str) -> dict[str, Any] | None:
     """The live (not revoked) token stored under this hash, if any."""
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -58,13 +68,13 @@ async def token_by_hash(conn: Conn, secret_sha256: str) -> dict[str, Any] | None
 
 async def sites(conn: Conn, only: str | None) -> list[SitePublic]:
     """Every site (or only ``only``), by id."""
-    async with conn.cursor(row_factory=class_row(SitePublic)) as cur:
-        await cur.execute(
-            f"SELECT {SITE_COLUMNS} FROM sites "
-            "WHERE %(only)s::text IS NULL OR site = %(only)s ORDER BY site",
-            {"only": only},
-        )
-        return await cur.fetchall()
+    return await _all(
+        conn,
+        SitePublic,
+        f"SELECT {SITE_COLUMNS} FROM sites "
+        "WHERE %(only)s::text IS NULL OR site = %(only)s ORDER BY site",
+        {"only": only},
+    )
 
 
 async def site_exists(conn: Conn, site: str) -> bool:
@@ -169,20 +179,20 @@ async def telemetry(
     limit: int,
 ) -> list[TelemetryPointPublic]:
     """Readings (raw) or roll-up buckets of a site in [start, end), oldest first."""
-    async with conn.cursor(row_factory=class_row(TelemetryPointPublic)) as cur:
-        await cur.execute(
-            telemetry_sql(bucket),
-            {
-                "site": site,
-                "start": start,
-                "end": end,
-                "line": line,
-                "machine": machine,
-                "metric": metric,
-                "limit": limit,
-            },
-        )
-        return await cur.fetchall()
+    return await _all(
+        conn,
+        TelemetryPointPublic,
+        telemetry_sql(bucket),
+        {
+            "site": site,
+            "start": start,
+            "end": end,
+            "line": line,
+            "machine": machine,
+            "metric": metric,
+            "limit": limit,
+        },
+    )
 
 
 async def telemetry_rows(
@@ -302,17 +312,17 @@ _ALERT_COLUMNS = (
 
 async def alerts(conn: Conn, site: str, is_open: bool | None) -> list[AlertPublic]:
     """A site's alerts, newest first; only open or only closed ones when asked."""
-    async with conn.cursor(row_factory=class_row(AlertPublic)) as cur:
-        await cur.execute(
-            f"""
+    return await _all(
+        conn,
+        AlertPublic,
+        f"""
             SELECT {_ALERT_COLUMNS} FROM maintenance_alerts
             WHERE site = %(site)s
               AND (%(open)s::boolean IS NULL OR (closed_at IS NULL) = %(open)s)
             ORDER BY opened_at DESC, alert_id DESC
             """,
-            {"site": site, "open": is_open},
-        )
-        return await cur.fetchall()
+        {"site": site, "open": is_open},
+    )
 
 
 async def alert(conn: Conn, alert_id: int) -> AlertPublic | None:
@@ -423,44 +433,45 @@ async def energy(
 
 async def peaks(conn: Conn, site: str, start: datetime, end: datetime) -> list[PeakPublic]:
     """A site's monthly demand peaks that began in [start, end), oldest first."""
-    async with conn.cursor(row_factory=class_row(PeakPublic)) as cur:
-        await cur.execute(
-            "SELECT month, window_min, peak_start, peak_kw, average_kw, load_factor, "
-            "demand_charge, currency, contributors FROM demand_peaks "
-            "WHERE site = %s AND peak_start >= %s AND peak_start < %s ORDER BY month",
-            (site, start, end),
-        )
-        return await cur.fetchall()
+    return await _all(
+        conn,
+        PeakPublic,
+        "SELECT month, window_min, peak_start, peak_kw, average_kw, load_factor, "
+        "demand_charge, currency, contributors FROM demand_peaks "
+        "WHERE site = %s AND peak_start >= %s AND peak_start < %s ORDER BY month",
+        (site, start, end),
+    )
 
 
 async def outages(conn: Conn, site: str, start: datetime, end: datetime) -> list[OutagePublic]:
     """A site's outages and sags that began in [start, end), oldest first."""
-    async with conn.cursor(row_factory=class_row(OutagePublic)) as cur:
-        await cur.execute(
-            "SELECT kind, start_ts, end_ts, extract(epoch FROM end_ts - start_ts)::float8 "
-            "AS duration_s, min_voltage, on_generator_s, units_lost FROM power_events "
-            "WHERE site = %s AND start_ts >= %s AND start_ts < %s ORDER BY start_ts, kind",
-            (site, start, end),
-        )
-        return await cur.fetchall()
+    return await _all(
+        conn,
+        OutagePublic,
+        "SELECT kind, start_ts, end_ts, extract(epoch FROM end_ts - start_ts)::float8 "
+        "AS duration_s, min_voltage, on_generator_s, units_lost FROM power_events "
+        "WHERE site = %s AND start_ts >= %s AND start_ts < %s ORDER BY start_ts, kind",
+        (site, start, end),
+    )
 
 
 async def costs(conn: Conn, site: str, start: datetime, end: datetime) -> list[CostPublic]:
     """A site's daily energy cost by source, for local days from start's date to before end's."""
-    async with conn.cursor(row_factory=class_row(CostPublic)) as cur:
-        await cur.execute(
-            "SELECT day, source, energy_kwh, cost, currency, co2_kg FROM energy_costs "
-            "WHERE site = %s AND day >= %s::date AND day < %s::date ORDER BY day, source",
-            (site, start.date(), end.date()),
-        )
-        return await cur.fetchall()
+    return await _all(
+        conn,
+        CostPublic,
+        "SELECT day, source, energy_kwh, cost, currency, co2_kg FROM energy_costs "
+        "WHERE site = %s AND day >= %s::date AND day < %s::date ORDER BY day, source",
+        (site, start.date(), end.date()),
+    )
 
 
 async def savings(conn: Conn, site: str) -> list[SavingsPublic]:
     """The latest measured savings of a site, one row per granularity."""
-    async with conn.cursor(row_factory=class_row(SavingsPublic)) as cur:
-        await cur.execute(
-            """
+    return await _all(
+        conn,
+        SavingsPublic,
+        """
             SELECT DISTINCT ON (granularity)
                    granularity, baseline_start, baseline_end, reporting_start, reporting_end,
                    r2, cv_rmse_pct, nmbe_pct, meets_guideline14, adjusted_baseline_kwh,
@@ -469,9 +480,8 @@ async def savings(conn: Conn, site: str) -> list[SavingsPublic]:
             FROM mv_results WHERE site = %s
             ORDER BY granularity, reporting_end DESC, baseline_start DESC
             """,
-            (site,),
-        )
-        return await cur.fetchall()
+        (site,),
+    )
 
 
 _OEE_COLUMNS = (
@@ -487,16 +497,16 @@ _OEE = {
 
 async def oee(conn: Conn, site: str, by: OeeBy, start: datetime, end: datetime) -> list[OeePublic]:
     """OEE per machine or line and shift, for shifts starting in [start, end)."""
-    async with conn.cursor(row_factory=class_row(OeePublic)) as cur:
-        await cur.execute(
-            f"""
+    return await _all(
+        conn,
+        OeePublic,
+        f"""
             {_OEE[by]}
             WHERE site = %(site)s AND bucket_start >= %(start)s AND bucket_start < %(end)s
             ORDER BY bucket_start, line, machine
             """,
-            {"site": site, "start": start, "end": end},
-        )
-        return await cur.fetchall()
+        {"site": site, "start": start, "end": end},
+    )
 
 
 def status_fields(status: str | None) -> tuple[bool, int | None]:
@@ -547,9 +557,10 @@ async def portfolio(
     A fault counts as caught when an alert of the same machine opened in the 14 days
     before the fault state began.
     """
-    async with conn.cursor(row_factory=class_row(PortfolioSitePublic)) as cur:
-        await cur.execute(
-            """
+    return await _all(
+        conn,
+        PortfolioSitePublic,
+        """
             WITH site_period AS (
                 SELECT si.site, si.name, mv.savings_pct, mv.avoided_cost, mv.currency,
                        coalesce(mv.reporting_start, %(start)s) AS period_start,
@@ -608,9 +619,8 @@ async def portfolio(
             ) AS a ON true
             ORDER BY p.site
             """,
-            {"only": only, "start": start, "end": end},
-        )
-        return await cur.fetchall()
+        {"only": only, "start": start, "end": end},
+    )
 
 
 # ------------------------------------------------------------------ registry writes

@@ -19,6 +19,7 @@ from api.routes import (
     health,
     machine_health,
     oee,
+    overview,
     portfolio,
     registry,
     sites,
@@ -62,4 +63,5 @@ def create_app(settings: Settings) -> FastAPI:
                    machine_health.router, energy.router, oee.router, edges.router,
                    portfolio.router, registry.router, completeness.router):  # fmt: skip
         app.include_router(router)
+    app.include_router(overview.router)  # the page at / and its static files
     return app

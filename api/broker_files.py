@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tonle.contract import PREFIX, status_topic
+from tonle.contract import PREFIX, status_filter, status_topic, telemetry_filter
 
 HASH_ITERATIONS = 101  # mosquitto_passwd's default
 SALT_BYTES = 12
@@ -28,6 +28,15 @@ class EdgeLogin:
     edge_id: str
     username: str
     password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorLogin:
+    """One login for ``tonle simulate``: it may publish as any edge of the listed sites only."""
+
+    username: str
+    password_hash: str
+    sites: tuple[str, ...]
 
 
 def edge_username(site: str, edge_id: str) -> str:
@@ -61,8 +70,13 @@ def passwd_file(logins: Iterable[tuple[str, str]]) -> str:
     return "".join(f"{user}:{password_hash}\n" for user, password_hash in sorted(logins))
 
 
-def acl_file(edges: Iterable[EdgeLogin], ingester: str | None) -> str:
-    """Mosquitto's ``acl_file``: each edge writes under its site only, the ingester reads all."""
+def acl_file(
+    edges: Iterable[EdgeLogin], ingester: str | None, simulator: SimulatorLogin | None = None
+) -> str:
+    """Mosquitto's ``acl_file``: each edge writes under its site only, the ingester reads all.
+
+    A simulator login, if given, writes the readings and edge status of its sites only.
+    """
     lines = ["# Generated from the Tonle registry (tonle broker acl); edit the registry instead."]
     if ingester:
         lines += ["", f"user {ingester}", f"topic read {PREFIX}/#",
@@ -74,4 +88,8 @@ def acl_file(edges: Iterable[EdgeLogin], ingester: str | None) -> str:
             f"topic write {PREFIX}/{edge.site}/+/+/telemetry",
             f"topic write {status_topic(edge.site, edge.edge_id)}",
         ]
+    if simulator:
+        lines += ["", f"user {simulator.username}"]
+        for site in sorted(simulator.sites):
+            lines += [f"topic write {telemetry_filter(site)}", f"topic write {status_filter(site)}"]
     return "\n".join(lines) + "\n"

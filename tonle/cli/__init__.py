@@ -39,6 +39,10 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(analytics_app, name="analytics")
 token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+dashboards_app = typer.Typer(
+    help="Grafana dashboards as code: build the files, deploy to a Grafana.", no_args_is_help=True
+)
+app.add_typer(dashboards_app, name="dashboards")
 
 console = Console(stderr=True)
 log = logging.getLogger("tonle")
@@ -309,21 +313,43 @@ def broker_acl(
     ingester_user: Annotated[
         str | None, typer.Option(help="the ingester's MQTT user; default the one in TONLE_MQTT_URL")
     ] = None,
+    simulator_site: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--simulator-site",
+            help="a site `tonle simulate` may publish as (repeat); needs --simulator-url",
+        ),
+    ] = None,
+    simulator_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TONLE_SIMULATOR_MQTT_URL",
+            help="the simulators' mqtt://user:pass@host URL; no login is added without a password",
+        ),
+    ] = None,
 ) -> None:
     """Write Mosquitto's password and ACL files from the registry's enabled edges.
 
     Each edge may publish only under its own site and its own status topic; the ingester
     (its password from TONLE_MQTT_URL) may read everything. Revoked edges are left out.
+    With --simulator-site and a simulator URL that has a password, one more login may
+    publish as any edge of those sites, for `tonle simulate` against this broker.
     """
     from dataclasses import replace
 
     from api.provisioning import broker_files_from_database
+    from tonle.settings import parse_mqtt_url
 
     settings = _settings()
     ingester = settings.broker
     if ingester_user:
         ingester = replace(ingester, username=ingester_user)
-    files = broker_files_from_database(settings.database_url, ingester)
+    sites = simulator_site or []
+    try:
+        simulator = parse_mqtt_url(simulator_url) if simulator_url else None
+        files = broker_files_from_database(settings.database_url, ingester, simulator, sites)
+    except TonleError as exc:
+        raise _fail(exc) from None
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("passwd", files.passwd), ("acl", files.acl)):
         path = out / name
@@ -331,6 +357,11 @@ def broker_acl(
         path.chmod(0o640)
     if not ingester.username:
         console.print("no ingester user: pass --ingester-user or put it in TONLE_MQTT_URL")
+    if sites and not (simulator and simulator.username and simulator.password):
+        console.print(
+            "no simulator login: set TONLE_SIMULATOR_MQTT_URL (or --simulator-url) with a "
+            "user and password to let `tonle simulate` publish here"
+        )
     typer.echo(
         f"wrote {out / 'passwd'} and {out / 'acl'}; in mosquitto.conf set password_file and "
         "acl_file to them and allow_anonymous false, then reload Mosquitto (SIGHUP)"
@@ -815,6 +846,89 @@ def demo(
     except TonleError as exc:
         raise _fail(exc) from None
     raise typer.Exit(0 if ok else 1)
+
+
+# ----------------------------------------------------------------- dashboards
+
+
+@dashboards_app.command("build")
+def dashboards_build(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="folder to write json/ and provisioning/ into (default: the package's)"),
+    ] = None,
+) -> None:
+    """Write every dashboard's JSON and Grafana's provisioning files from the code."""
+    from dashboards.build import PACKAGE_DIR, write
+
+    for path, state in write(out or PACKAGE_DIR):
+        typer.echo(f"{state:<10} {path}")
+
+
+@dashboards_app.command("deploy")
+def dashboards_deploy(
+    url: Annotated[str, typer.Option(help="Grafana's URL, e.g. http://localhost:3000")],
+    token: Annotated[
+        str,
+        typer.Option(
+            help="a Grafana service-account token (Editor or Admin)", envvar="GRAFANA_TOKEN"
+        ),
+    ],
+    folder: Annotated[str, typer.Option(help="the folder the dashboards go into")] = "Tonle",
+    db_host: Annotated[
+        str | None,
+        typer.Option(
+            help="host:port of the database as Grafana reaches it (default: from the URL)"
+        ),
+    ] = None,
+    db_name: Annotated[
+        str | None, typer.Option(help="database name (default: from TONLE_DATABASE_URL)")
+    ] = None,
+    db_user: Annotated[
+        str | None,
+        typer.Option(help="a read-only database user for Grafana (default: from the URL)"),
+    ] = None,
+    db_password: Annotated[
+        str | None,
+        typer.Option(
+            help="its password (default: from TONLE_DATABASE_URL)",
+            envvar="TONLE_GRAFANA_DB_PASSWORD",
+        ),
+    ] = None,
+    datasource: Annotated[bool, typer.Option(help="create or update the data source too")] = True,
+    force: Annotated[
+        bool, typer.Option(help="write every item even where it looks unchanged")
+    ] = False,
+) -> None:
+    """Create or update the folder, the data source and the dashboards in a running Grafana.
+
+    The data source's database comes from TONLE_DATABASE_URL unless the --db-* options
+    say otherwise (Grafana often reaches the database by another name). Idempotent: each
+    item is compared first, and a second run reports every item "unchanged". A dashboard
+    whose code changed (its rev: tag) replaces the deployed one.
+    """
+    from dataclasses import replace
+
+    from dashboards.build import dashboards
+    from dashboards.deploy import DatabaseAccess, connect, deploy
+
+    try:
+        access = None
+        if datasource:
+            access = DatabaseAccess.from_url(_settings().database_url)
+            changes = {
+                "host": db_host,
+                "database": db_name,
+                "user": db_user,
+                "password": db_password,
+            }
+            access = replace(access, **{k: v for k, v in changes.items() if v is not None})
+        with connect(url, token) as api:
+            done = deploy(api, dashboards(), access, folder_title=folder, force=force)
+    except TonleError as exc:
+        raise _fail(exc, "Check --url and that the token may edit dashboards.") from None
+    for item in done:
+        typer.echo(f"{item.outcome:<10} {item.kind:<10} {item.name}")
 
 
 def main() -> None:

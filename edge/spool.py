@@ -6,6 +6,13 @@ committed append survives a power cut. The spool is bounded: past ``max_bytes`` 
 stored messages the oldest are dropped, and counted, so a gateway cut off for weeks
 keeps its most recent readings rather than filling its disk.
 
+A dropped message may already be in the MQTT client's hands, published and not yet
+acknowledged; the client sends it again when the connection returns, so it may arrive
+after all. Such messages are remembered, and when the broker acknowledges one of them
+it is taken off the drop counters again: ``dropped_messages`` and ``dropped_readings``
+count what left the spool without ever being acknowledged, which is exactly what never
+reaches the broker.
+
 One connection, guarded by a lock, serves the batcher thread (appends) and the
 publisher thread (reads and acks).
 """
@@ -50,6 +57,11 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+-- Dropped while handed to the MQTT client: an acknowledgement may still come.
+CREATE TABLE IF NOT EXISTS dropped_in_flight (
+    seq INTEGER PRIMARY KEY,
+    readings INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES
     ('next_seq', 0), ('dropped_messages', 0), ('dropped_readings', 0);
 """
@@ -78,7 +90,12 @@ class SpooledMessage:
 
 @dataclass(frozen=True, slots=True)
 class SpoolCounts:
-    """How much the spool holds and how much it has had to drop, over its lifetime."""
+    """How much the spool holds and how much it has had to drop, over its lifetime.
+
+    ``dropped_*`` count messages the full spool discarded that the broker never
+    acknowledged (a discarded message already in flight is taken off when its
+    acknowledgement arrives).
+    """
 
     messages: int
     stored_bytes: int
@@ -126,6 +143,9 @@ class Spool:
         with self._transaction():
             # Whatever an earlier run left behind is, by definition, replayed.
             self._db.execute("UPDATE messages SET buffered = 1 WHERE buffered = 0")
+            # The client that held those in flight is gone with that run: they stay dropped.
+            self._db.execute("DELETE FROM dropped_in_flight")
+        self._handed_through = -1  # the highest seq read out for publishing
         self._next_seq = self._meta("next_seq")
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM messages")
         count, size = row.fetchone()
@@ -182,6 +202,7 @@ class Spool:
             return 0
         deleted = 0
         freed_bytes = 0
+        arrived_messages = arrived_readings = 0
         with self._lock, self._transaction():
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
@@ -194,6 +215,27 @@ class Spool:
                 self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", chunk)
                 deleted += count
                 freed_bytes += size
+                if count < len(chunk):
+                    # Some were dropped while in flight, and have arrived after all.
+                    late, readings = self._db.execute(
+                        "SELECT COUNT(*), COALESCE(SUM(readings), 0) FROM dropped_in_flight"
+                        f" WHERE seq IN ({marks})",
+                        chunk,
+                    ).fetchone()
+                    if late:
+                        self._db.execute(
+                            f"DELETE FROM dropped_in_flight WHERE seq IN ({marks})", chunk
+                        )
+                        arrived_messages += late
+                        arrived_readings += readings
+            if arrived_messages:
+                self._db.executemany(
+                    "UPDATE meta SET value = value - ? WHERE key = ?",
+                    [
+                        (arrived_messages, "dropped_messages"),
+                        (arrived_readings, "dropped_readings"),
+                    ],
+                )
             self._messages -= deleted
             self._stored_bytes -= freed_bytes
         return deleted
@@ -216,6 +258,8 @@ class Spool:
                 " WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
+            if rows:
+                self._handed_through = max(self._handed_through, rows[-1][0])
         return [SpooledMessage(s, t, r, n, bool(b)) for s, t, r, n, b in rows]
 
     @property
@@ -277,18 +321,24 @@ class Spool:
             return (0, 0, 0)
         messages = readings = freed = 0
         last_seq = None
+        in_flight = []
         oldest = self._db.execute("SELECT seq, readings, size_bytes FROM messages ORDER BY seq")
         for seq, count, size in oldest:
             messages += 1
             readings += count
             freed += size
             last_seq = seq
+            if seq <= self._handed_through:
+                in_flight.append((seq, count))
             if freed >= excess_bytes:
                 break
         oldest.close()
         if last_seq is None:
             return (0, 0, 0)
         self._db.execute("DELETE FROM messages WHERE seq <= ?", (last_seq,))
+        self._db.executemany(
+            "INSERT OR IGNORE INTO dropped_in_flight (seq, readings) VALUES (?, ?)", in_flight
+        )
         self._db.executemany(
             "UPDATE meta SET value = value + ? WHERE key = ?",
             [(messages, "dropped_messages"), (readings, "dropped_readings")],

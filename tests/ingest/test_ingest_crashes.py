@@ -5,10 +5,7 @@ Nothing is lost, nothing is doubled.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.faults.processes import IngestProcess
 from tests.mqtt_helpers import make_settings, payload, publish_all, running_ingester, wait_until
 from tonle.db.migrate import migrate
 from tonle.local_services import EmbeddedPostgres
@@ -26,60 +24,6 @@ pytestmark = [pytest.mark.db, pytest.mark.mqtt]
 
 MESSAGES = 1_500
 PER_MESSAGE = 50
-
-
-class IngestProcess:
-    """`tonle ingest` as a separate process, as an operator runs it."""
-
-    def __init__(self, database_url: str, mqtt_url: str, client_id: str, group: str) -> None:
-        self.env = {
-            **os.environ,
-            "TONLE_DATABASE_URL": database_url,
-            "TONLE_MQTT_URL": mqtt_url,
-            "TONLE_INGEST__CLIENT_ID": client_id,
-            "TONLE_INGEST__GROUP": group,
-            "TONLE_INGEST__MAX_DELAY_S": "0.2",
-        }
-        self.process: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
-        self.reader = threading.Thread()
-
-    def start(self) -> None:
-        self.lines = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tonle", "ingest"],
-            env=self.env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        stream = self.process.stderr
-        assert stream is not None
-        self.reader = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
-        self.reader.start()
-        wait_until(lambda: any("subscribed to" in line for line in self.lines), timeout_s=20)
-
-    def signal(self, signum: int) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        try:
-            code = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            self.reader.join(10)
-            raise AssertionError(
-                "tonle ingest did not exit within 30 s; its last lines:\n"
-                + "".join(self.lines[-20:])
-            ) from None
-        self.process = None
-        self.reader.join(10)  # every line the process wrote has been read
-        return code
-
-    def close(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ COPY simulators ./simulators
 COPY analytics ./analytics
 COPY api ./api
 COPY dashboards ./dashboards
+COPY benchmarks ./benchmarks
 RUN pip install --no-cache-dir . && rm -rf /src/build
 
 USER tonle

@@ -1,173 +1,325 @@
-"""Ingest throughput, measured against a baseline in the same run.
+"""``tonle bench ingest``: readings per second stored, end to end, beside two references.
 
-``store``: the batched path (COPY into staging + INSERT … ON CONFLICT, 10k rows per
-transaction) against the naive one (one INSERT and commit per 50-reading message).
-``pipeline``: messages of 50 readings queued at QoS 1 in the broker for the ingester's
-persistent session; the clock runs from the ingester's start to the last row committed.
+Every path writes the same idempotent rows into the same ``readings`` table, each under
+a site of its own, and every figure is read back from the database:
+
+- **Tonle**: simulated edges (one process each) publish batched readings at QoS 1 through
+  the broker to ``tonle ingest`` run as 1 or 2 real processes sharing one subscription.
+  The rate is the rows committed in a window after a warm-up (``count(*)`` at both ends),
+  and the ingesters' CPU time (utime + stime from ``/proc``) over that window.
+- **Latency**: the edges publish at a quarter of the 1-process rate and note each
+  message's wall-clock publish time; a poller looks every 10 ms for the message's row in
+  ``edge_messages`` (committed in the same transaction as its readings), so a latency is
+  publish → visible in the database, overstated by at most one poll and its query.
+- **Naive**: a reference ingester (one ``INSERT`` and commit per reading), fed and
+  measured the same way.
+- **Ceiling**: the database alone, the ingester's own write (COPY into a staging table +
+  ``INSERT … ON CONFLICT DO NOTHING``) in 10k-row transactions from memory, no MQTT,
+  two connections side by side as two ingesters would.
+
+Every path must store exactly what it was given, or the benchmark fails. Each writes
+into an hour of its own and the roll-ups are brought up to date between paths, so no
+path pays another's upkeep. The simulated edges are in :mod:`ingest.bench_edges`, the
+measurement of one path through the broker in :mod:`ingest.bench_path`.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest.service import Ingester
-from ingest.store import Batch, Store
+from ingest.bench_edges import METRICS, Fleet
+from ingest.bench_path import (
+    BenchDatabase,
+    BenchError,
+    Consumer,
+    PathResult,
+    Progress,
+    measure_path,
+    start_consumer,
+    tonle_ingesters,
+)
+from tonle.db.maintenance import refresh_all_rollups
+from tonle.db.migrate import storage_mode
 from tonle.settings import Settings
 
-Progress = Callable[[str], None]
-_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# ------------------------------------------------------------------- ceiling
 
 
-def checkpoint(url: str) -> None:
-    """Flush PostgreSQL's dirty pages, so one measurement does not pay for the last one."""
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
-    except psycopg.Error:
-        pass  # not a superuser: measure without it
+_CEILING_STAGE = """
+CREATE TEMP TABLE ceiling_stage (
+    ts timestamptz NOT NULL, sensor_id integer NOT NULL, value double precision NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+_CEILING_MERGE = """
+INSERT INTO readings (ts, sensor_id, value)
+SELECT ts + %(shift)s, sensor_id, value FROM ceiling_stage
+ON CONFLICT (sensor_id, ts) DO NOTHING
+"""
+_CEILING_DIRTY = """
+INSERT INTO rollup_dirty (hour) SELECT DISTINCT date_trunc('hour', ts + %(shift)s)
+FROM ceiling_stage ON CONFLICT (hour) DO NOTHING
+"""
 
 
-def _sensor_ids(url: str, site: str, count: int) -> list[int]:
-    store = Store(url)
-    store.connect()
-    keys = [((site, "bench", f"m{i}", "active_power"), "W") for i in range(count)]
-    store.register(keys, create=True)
-    ids = [sensor.id for key, _ in keys if (sensor := store.known(key)) is not None]
-    store.close()
-    return ids
+def measure_ceiling(
+    url: str, fleet: Fleet, seconds: float, progress: Progress, *, connections: int = 2
+) -> PathResult:
+    """Rows per second PostgreSQL stores for the ingester's write, from memory, no MQTT.
 
-
-def bench_store(url: str, readings: int, progress: Progress) -> dict[str, Any]:
-    """Rows per second stored by the batched path and by the per-message baseline."""
-    site = f"bench{uuid.uuid4().hex[:6]}"
-    sensors = _sensor_ids(url, site, 20)
-    rows = [
-        (_T0 + timedelta(seconds=i // len(sensors)), sensors[i % len(sensors)], float(i))
-        for i in range(readings)
-    ]
-    store = Store(url)
-    store.connect()
-    checkpoint(url)
-    progress(f"batched: {readings} rows in 10k-row transactions")
-    started = time.perf_counter()
-    for start in range(0, readings, 10_000):
-        store.write(Batch(rows=rows[start : start + 10_000]))
-    batched_s = time.perf_counter() - started
-    store.close()
-
-    baseline_rows = min(readings, 50_000)
-    shifted = [(ts + timedelta(days=1), sid, v) for ts, sid, v in rows[:baseline_rows]]
-    checkpoint(url)
-    progress(f"baseline: {baseline_rows} rows, one INSERT and commit per 50-row message")
-    with psycopg.connect(url) as conn:
-        started = time.perf_counter()
-        for start in range(0, baseline_rows, 50):
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO readings (ts, sensor_id, value) VALUES (%s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    shifted[start : start + 50],
-                )
-            conn.commit()
-        baseline_s = time.perf_counter() - started
-    return {
-        "store_batched_rows_per_s": round(readings / batched_s),
-        "store_baseline_rows_per_s": round(baseline_rows / baseline_s),
-        "store_speedup": round((readings / batched_s) / (baseline_rows / baseline_s), 1),
-    }
-
-
-def _publish(settings: Settings, bodies: list[tuple[str, str]]) -> None:
-    """Publish every (topic, body) at QoS 1 and wait for the PUBACKs."""
-    address = settings.broker
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(address.host, address.port)
-    client.loop_start()
-    try:
-        for info in [client.publish(topic, body, qos=1) for topic, body in bodies]:
-            info.wait_for_publish(120)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def _run_until(ingester: Ingester, done: Callable[[], bool], timeout_s: float) -> bool:
-    """Run ``ingester`` until ``done()`` or the timeout; return whether it got done."""
-    thread = threading.Thread(target=ingester.run, name="bench-ingester")
-    thread.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not (finished := done()) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return finished
-    finally:
-        ingester.stop()
-        thread.join(60)
-
-
-def bench_pipeline(
-    settings: Settings, messages: int, per_message: int, progress: Progress
-) -> dict[str, Any]:
-    """Readings per second an ingester stores while draining a backlog the broker holds.
-
-    The ingester's persistent session is created first, then the messages are
-    published while it is away, so the clock measures broker → ingester → PostgreSQL
-    alone, not the publisher competing for the same two cores.
+    One batch — every sensor of ``fleet`` × enough milliseconds for 10k rows — is encoded
+    once as COPY text; each transaction copies it into a staging table and inserts it
+    shifted past every earlier batch (``INSERT … SELECT ts + shift … ON CONFLICT DO
+    NOTHING``, and the roll-up bookkeeping the ingester does in native mode), so the clock
+    measures the database, not the encoding. ``connections`` write side by side, as
+    ingesters sharing a subscription do.
     """
-    site = f"bench{uuid.uuid4().hex[:6]}"
-    bodies = [
-        (
-            f"tonle/v1/{site}/bench/m{seq % 20}/telemetry",
-            json.dumps(
-                {
-                    "v": 1,
-                    "edge": "bench",
-                    "seq": seq,
-                    "readings": [
-                        {
-                            "ts": 1_767_225_600_000 + (seq // 20 * per_message + i) * 1000,
-                            "metric": "active_power",
-                            "value": float(i),
-                        }
-                        for i in range(per_message)
-                    ],
-                }
-            ),
-        )
-        for seq in range(messages)
+    db = BenchDatabase(url)
+    sensor_ids = db.register(fleet)
+    native = storage_mode(db.conn) == "native"
+    steps = -(-10_000 // len(sensor_ids))
+    base = datetime.fromtimestamp(fleet.base_ms / 1000, UTC)
+    lines: list[str] = []
+    for step in range(steps):
+        ts = (base + timedelta(milliseconds=step)).isoformat()
+        lines.extend(f"{ts}\t{sid}\t{step % 1000}.5\n" for sid in sensor_ids)
+    data = "".join(lines).encode()
+    batches = itertools.count()
+    errors: list[BaseException] = []
+    progress(f"  {connections} connections writing {len(lines):,}-row batches for {seconds:g} s")
+
+    def write(deadline: float) -> None:
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(_CEILING_STAGE)
+                while time.monotonic() < deadline:
+                    shift = {"shift": timedelta(milliseconds=next(batches) * steps)}
+                    with conn.transaction():
+                        with conn.cursor().copy("COPY ceiling_stage FROM STDIN") as copy:
+                            copy.write(data)
+                        conn.execute(_CEILING_MERGE, shift)
+                        if native:
+                            conn.execute(_CEILING_DIRTY, shift)
+        except Exception as exc:  # noqa: BLE001 - raised below as a BenchError
+            errors.append(exc)
+
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=write, args=(started + seconds,), name=f"bench-ceiling-{i}")
+        for i in range(connections)
     ]
-    total = messages * per_message
-    first = Ingester(settings)
-    if not _run_until(first, first.client.subscribed.is_set, timeout_s=15):
-        raise RuntimeError(f"the ingester did not subscribe at {settings.broker}")
-    progress(f"pipeline: {messages} messages × {per_message} readings queued at QoS 1")
-    _publish(settings, bodies)
-    checkpoint(settings.database_url)
-    second = Ingester(settings)
-    started = time.perf_counter()
-    _run_until(second, lambda: second.stats.readings_stored >= total, timeout_s=300)
-    stored_s = time.perf_counter() - started
-    stored = second.stats.readings_stored
-    return {
-        "pipeline_messages": messages,
-        "pipeline_readings": total,
-        "pipeline_stored": stored,
-        "pipeline_readings_per_s": round(stored / stored_s),
-        "pipeline_messages_per_s": round(messages / stored_s),
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed_s = time.monotonic() - started
+    try:
+        if errors:
+            raise BenchError(f"the ceiling's writes failed: {errors[0]}")
+        written = next(batches) * len(lines)  # every batch drawn was written
+        stored = db.count(sensor_ids)
+    finally:
+        db.close()
+    if stored != written:
+        raise BenchError(f"the ceiling wrote {written} rows but {stored} were stored")
+    return PathResult(
+        readings_per_s=written / elapsed_s,
+        window_s=elapsed_s,
+        window_readings=written,
+        cpu_s_per_100k=None,
+        published=written,
+        stored=stored,
+    )
+
+
+# ------------------------------------------------------------------ the run
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What one ``tonle bench ingest`` run does."""
+
+    seconds: float = 20.0
+    per_message: int = 200
+    edges: int = 4
+    machines: int = 10  # per edge
+    warmup_s: float = 3.0  # after the first rows are stored, before the window opens
+    two_processes: bool = True  # False where the broker has no shared subscriptions
+    naive_command: tuple[str, ...] = ()  # the reference; run with DATABASE_URL MQTT_URL SITE
+
+
+_PATHS = ("ceiling", "tonle1", "tonle2", "latency", "naive")
+
+
+def new_fleet(plan: BenchPlan, run: str, path: str) -> Fleet:
+    """A fleet under a site of its own, its readings in an hour no other path writes to.
+
+    Native mode recomputes the roll-ups of whole hours, so a path that shared an hour
+    with an earlier one would pay for the earlier one's rows too.
+    """
+    if plan.per_message % len(METRICS):
+        raise BenchError(f"--per-message must be a multiple of {len(METRICS)}")
+    hour_ms = 3_600_000
+    base_ms = (int(time.time() * 1000) // hour_ms - 1 - _PATHS.index(path)) * hour_ms
+    return Fleet(f"bench{run}{path}", plan.edges, plan.machines, plan.per_message, base_ms)
+
+
+def settle(url: str) -> None:
+    """Bring the roll-ups up to date, so no path pays for the upkeep an earlier one left."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        refresh_all_rollups(conn)
+
+
+def run_bench(
+    settings: Settings, plan: BenchPlan, logs: Path, progress: Progress
+) -> dict[str, Any]:
+    """Measure every path; the figures, keyed as the JSON line prints them."""
+    run = uuid.uuid4().hex[:6]
+    logs.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {"load_average_1m": round(os.getloadavg()[0], 2)}
+    checks: dict[str, tuple[int, int]] = {}
+
+    progress("ceiling: the ingester's write, from memory, no MQTT")
+    ceiling = measure_ceiling(
+        settings.database_url, new_fleet(plan, run, "ceiling"), min(plan.seconds, 10), progress
+    )
+    checks["ceiling"] = (ceiling.published, ceiling.stored)
+
+    settle(settings.database_url)
+    progress("tonle ingest, 1 process, edges at full speed")
+    fleet = new_fleet(plan, run, "tonle1")
+    one = measure_path(
+        settings,
+        fleet,
+        tonle_ingesters(settings, fleet.site, 1, logs),
+        plan.seconds,
+        progress,
+        warmup_s=plan.warmup_s,
+    )
+    checks["tonle1"] = (one.published, one.stored)
+
+    two: PathResult | None = None
+    if plan.two_processes:
+        settle(settings.database_url)
+        progress("tonle ingest, 2 processes sharing one subscription")
+        fleet = new_fleet(plan, run, "tonle2")
+        two = measure_path(
+            settings,
+            fleet,
+            tonle_ingesters(settings, fleet.site, 2, logs),
+            plan.seconds,
+            progress,
+            warmup_s=plan.warmup_s,
+        )
+        checks["tonle2"] = (two.published, two.stored)
+
+    quarter = one.readings_per_s / 4
+    settle(settings.database_url)
+    progress(f"latency: 1 process, edges at a quarter of its rate ({quarter:,.0f} readings/s)")
+    fleet = new_fleet(plan, run, "latency")
+    latency = measure_path(
+        settings,
+        fleet,
+        tonle_ingesters(settings, fleet.site, 1, logs),
+        min(plan.seconds, 15),
+        progress,
+        warmup_s=min(plan.warmup_s, 2.0),
+        rate_readings_s=quarter,
+    )
+    checks["latency"] = (latency.published, latency.stored)
+
+    naive: PathResult | None = None
+    if plan.naive_command:
+        settle(settings.database_url)
+        progress("naive reference ingester (one INSERT and commit per reading)")
+        fleet = new_fleet(plan, run, "naive")
+
+        def start_naive() -> list[Consumer]:
+            command = [*plan.naive_command, settings.database_url, settings.mqtt_url, fleet.site]
+            return [start_consumer(command, {}, logs / f"{fleet.site}.log")]
+
+        naive = measure_path(
+            settings, fleet, start_naive, plan.seconds, progress, warmup_s=plan.warmup_s
+        )
+        checks["naive"] = (naive.published, naive.stored)
+
+    best = max(one.readings_per_s, two.readings_per_s if two else 0.0)
+    figures |= {
+        "readings_per_s": round(one.readings_per_s),
+        "readings_per_s_2proc": round(two.readings_per_s) if two else None,
+        "naive_readings_per_s": round(naive.readings_per_s) if naive else None,
+        "ceiling_readings_per_s": round(ceiling.readings_per_s),
+        "p50_latency_s": round(_percentile(latency.latencies_s, 50), 3),
+        "p99_latency_s": round(_percentile(latency.latencies_s, 99), 3),
+        "latency_readings_per_s": round(latency.readings_per_s),
+        "latency_messages": len(latency.latencies_s),
+        "cpu_s_per_100k": _round(one.cpu_s_per_100k, 2),
+        "cpu_s_per_100k_2proc": _round(two.cpu_s_per_100k, 2) if two else None,
+        "x_naive": round(best / naive.readings_per_s, 1) if naive else None,
+        "of_ceiling": round(best / ceiling.readings_per_s, 3),
+        "seconds": plan.seconds,
+        "per_message": plan.per_message,
+        "edges": plan.edges,
+        "published": {path: published for path, (published, _) in checks.items()},
+        "stored": {path: stored for path, (_, stored) in checks.items()},
+        "window_readings": {
+            "tonle1": one.window_readings,
+            "tonle2": two.window_readings if two else None,
+            "naive": naive.window_readings if naive else None,
+        },
     }
+    return figures
+
+
+GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "best_readings_per_s": ("≥ 100,000", lambda v: v >= 100_000),
+    "x_naive": ("≥ 30", lambda v: v >= 30),
+    "of_ceiling": ("≥ 0.40", lambda v: v >= 0.40),
+    "p99_latency_s": ("≤ 1.0", lambda v: v <= 1.0),
+}
+
+
+def goal_rows(figures: dict[str, Any]) -> Iterator[tuple[str, Any, str, str]]:
+    """(figure, value, goal, met) for the table, in reading order."""
+    best = max(figures["readings_per_s"], figures["readings_per_s_2proc"] or 0)
+    values = figures | {"best_readings_per_s": best}
+    for key in (
+        "readings_per_s",
+        "readings_per_s_2proc",
+        "best_readings_per_s",
+        "naive_readings_per_s",
+        "ceiling_readings_per_s",
+        "x_naive",
+        "of_ceiling",
+        "cpu_s_per_100k",
+        "cpu_s_per_100k_2proc",
+        "latency_readings_per_s",
+        "p50_latency_s",
+        "p99_latency_s",
+        "load_average_1m",
+    ):
+        value = values[key]
+        goal, ok = GOALS.get(key, ("", lambda v: True))
+        met = "" if not goal or value is None else ("yes" if ok(value) else "NO")
+        yield key, value, goal, met
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        raise BenchError("no latency was measured")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)

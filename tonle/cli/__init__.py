@@ -560,15 +560,30 @@ def token_revoke(
 
 @bench_app.command("ingest")
 def bench_ingest(
-    readings: Annotated[int, typer.Option(help="rows for the store benchmark")] = 200_000,
-    messages: Annotated[int, typer.Option(help="messages for the pipeline benchmark")] = 4_000,
-    per_message: Annotated[int, typer.Option(help="readings per message")] = 50,
-    workdir: Annotated[Path, typer.Option(help="embedded database lives here")] = Path("var/bench"),
+    seconds: Annotated[
+        float, typer.Option(min=1.0, help="measurement window per path, after a warm-up")
+    ] = 20.0,
+    per_message: Annotated[
+        int, typer.Option(min=4, help="readings per MQTT message (a multiple of 4)")
+    ] = 200,
+    edges: Annotated[int, typer.Option(min=1, help="simulated edges, one process each")] = 4,
+    workdir: Annotated[
+        Path, typer.Option(help="embedded database and the ingesters' logs live here")
+    ] = Path("var/bench"),
 ) -> None:
-    """Ingest throughput: batched store vs one-commit-per-message, and broker → database."""
+    """Readings/s stored end to end (1 and 2 ingesters), latency, beside naive and ceiling.
+
+    Simulated edges publish batched readings at QoS 1 through the broker
+    into `tonle ingest` processes and PostgreSQL. In the same run: a naive
+    reference ingester (one INSERT and commit per reading) and the
+    database's own ceiling for the same write. Uses TONLE_DATABASE_URL and
+    TONLE_MQTT_URL where set (point them at services nothing else uses);
+    otherwise starts private ones.
+    """
     from rich.table import Table
 
-    from ingest.bench import bench_pipeline, bench_store
+    import benchmarks.naive_ingester
+    from ingest.bench import BenchPlan, goal_rows, run_bench
     from tonle.cli.services import platform_services
     from tonle.db.migrate import migrate
 
@@ -576,14 +591,24 @@ def bench_ingest(
     logging.getLogger().setLevel(logging.WARNING)
     with platform_services(workdir, console) as services:
         settings = services.settings(base)
-        migrate(settings.database_url, settings.db)
-        figures = bench_pipeline(settings, messages, per_message, console.print)
-        figures |= bench_store(settings.database_url, readings, console.print)
-    table = Table(title="tonle bench ingest")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in figures.items():
-        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+        plan = BenchPlan(
+            seconds=seconds,
+            per_message=per_message,
+            edges=edges,
+            two_processes=services.mqtt5,
+            naive_command=(sys.executable, benchmarks.naive_ingester.__file__),
+        )
+        try:
+            migrate(settings.database_url, settings.db)
+            figures = run_bench(settings, plan, workdir / "logs", console.print)
+        except TonleError as exc:
+            raise _fail(exc) from None
+    table = Table(title=f"tonle bench ingest ({per_message} readings per message, {edges} edges)")
+    for column in ("figure", "value", "goal", "met"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for key, value, goal, met in goal_rows(figures):
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        table.add_row(key, shown, goal, met)
     Console().print(table)
     typer.echo(json.dumps(figures))
 

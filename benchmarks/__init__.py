@@ -1,0 +1,1 @@
+"""Reference implementations Tonle's benchmarks compare against; never used in production."""

@@ -16,6 +16,7 @@ import logging
 import math
 import queue
 import ssl
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +158,7 @@ class MqttLink:
         client.on_publish = self._on_publish
         self._client = client
         self._started = False
+        self._tls_error = ""
 
     # -------------------------------------------------------------- called by us
 
@@ -233,6 +235,17 @@ class MqttLink:
 
     def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
         self._set_reconnect_delay(self._backoff.next_delay_s())
+        # paho calls this inside its `except OSError:`. An untrusted broker certificate is
+        # said plainly (once per reason); the edge keeps retrying, as the broker may be fixed.
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError) and str(error) != self._tls_error:
+            self._tls_error = str(error)
+            log.error(
+                "the TLS certificate of the broker at %s is not trusted (%s); set "
+                "broker.tls.ca_file to the CA that signed it",
+                self.options.address,
+                error.verify_message,
+            )
         self._events.put(Unreachable())
 
     def _on_disconnect(

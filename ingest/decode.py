@@ -69,6 +69,8 @@ class Limits:
 
 Decoded = Telemetry | EdgeStatus | Rejected
 _TOPIC_KEYS = ("site", "line", "machine")
+MAX_SEQ = 2**63 - 1  # edge_messages.seq is a bigint
+MAX_REASON_CHARS = 1_000
 
 
 def decode(message: Incoming, limits: Limits) -> Decoded:
@@ -76,7 +78,7 @@ def decode(message: Incoming, limits: Limits) -> Decoded:
     try:
         where = parse_topic(message.topic)
     except TopicError as exc:
-        return Rejected(message.topic, message.payload, str(exc))
+        return Rejected(message.topic, message.payload, printable(str(exc)))
     if isinstance(where, StatusTopic):
         return _decode_status(message, where)
     return _decode_telemetry(message, where, limits)
@@ -95,10 +97,10 @@ def _decode_status(message: Incoming, where: StatusTopic) -> Decoded:
 
 def _decode_telemetry(message: Incoming, where: TelemetryTopic, limits: Limits) -> Decoded:
     try:
-        payload = decode_payload(message.payload)
+        payload = _checked_payload(message.payload)
     except PayloadError as exc:
         reason = _topic_disagreement(message.payload, where) or str(exc)
-        return Rejected(message.topic, message.payload, reason)
+        return Rejected(message.topic, message.payload, printable(reason))
     latest = message.received_at + limits.max_future
     for index, reading in enumerate(payload.readings):
         if reading.ts > latest:
@@ -118,11 +120,52 @@ def _decode_telemetry(message: Incoming, where: TelemetryTopic, limits: Limits) 
     return Telemetry(where.site, where.line, where.machine, payload)
 
 
+def _checked_payload(raw: bytes) -> Payload:
+    """:func:`decode_payload`, plus what the database cannot take; only PayloadError escapes."""
+    try:
+        payload = decode_payload(raw)
+    except RecursionError:
+        # json.loads gives up on nesting deeper than the interpreter's recursion limit.
+        raise PayloadError("payload is not JSON: it nests too deeply") from None
+    except OverflowError as exc:
+        # A timestamp near year 1 or 9999 whose offset takes it outside datetime's range.
+        raise PayloadError(f"a timestamp is out of range ({exc})") from None
+    if payload.seq > MAX_SEQ:
+        raise PayloadError(f"seq: {payload.seq} is larger than {MAX_SEQ}")
+    for index, reading in enumerate(payload.readings):
+        if reading.unit is not None and not _storable_text(reading.unit):
+            raise PayloadError(
+                f"readings.{index}.unit: {reading.unit!r} holds a control character or an "
+                "unpaired surrogate"
+            )
+    return payload
+
+
+def _storable_text(text: str) -> bool:
+    """True if PostgreSQL can store ``text`` as it is: UTF-8, and no control characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a ``text`` column and a log line: escaped, and cut to a sane length."""
+    if not _storable_text(text):
+        text = "".join(
+            ch if _storable_text(ch) else ch.encode("unicode_escape").decode("ascii") for ch in text
+        )
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 1] + "…"
+    return text
+
+
 def _topic_disagreement(raw: bytes, where: TelemetryTopic) -> str | None:
     """Name the id a payload states differently from its topic, if it states one."""
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(document, dict):
         return None
@@ -130,5 +173,6 @@ def _topic_disagreement(raw: bytes, where: TelemetryTopic) -> str | None:
         stated = document.get(key)
         expected = getattr(where, key)
         if stated is not None and stated != expected:
-            return f"payload says {key}={str(stated)[:64]!r} but the topic says {key}={expected!r}"
+            shown = stated[:64] if isinstance(stated, str) else f"<a JSON {type(stated).__name__}>"
+            return f"payload says {key}={shown!r} but the topic says {key}={expected!r}"
     return None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +54,7 @@ class IngestClient:
         self.subscribed = threading.Event()
         self.fatal: BrokerError | None = None
         self._generation = 0
+        self._connect_error = ""  # the last failed attempt's error, logged once
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
@@ -62,9 +65,13 @@ class IngestClient:
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
         if broker.tls:
-            self._client.tls_set()
+            try:
+                self._client.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise BrokerError(f"cannot load the TLS CA file {broker.ca_file}: {exc}") from exc
         self._client.reconnect_delay_set(min_delay=1, max_delay=int(settings.backoff_max_s))
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
@@ -130,6 +137,7 @@ class IngestClient:
                 client.disconnect()
             return
         self._generation += 1
+        self._connect_error = ""
         log.info(
             "connected to %s (session %s)",
             self._broker,
@@ -143,6 +151,21 @@ class IngestClient:
             else [(self.telemetry_subscription, 1), (status_filter(), 1)]
         )
         self.connected.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        # paho calls this inside its `except OSError:`, so the error is at hand. A broker
+        # whose certificate we do not trust stays untrusted however often we retry.
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError):
+            self.fatal = BrokerError(
+                f"the TLS certificate of the broker {self._broker} is not trusted "
+                f"({error.verify_message}); set TONLE_MQTT_CA_FILE to the CA that signed it"
+            )
+            log.error("%s", self.fatal)
+            client.disconnect()
+        elif error is not None and str(error) != self._connect_error:
+            log.warning("cannot reach the broker %s (%s); retrying", self._broker, error)
+        self._connect_error = str(error)
 
     def _on_subscribe(
         self,

@@ -20,12 +20,22 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from ingest.decode import Decoded, EdgeStatus, Incoming, Limits, Rejected, Telemetry, decode
+from ingest.decode import (
+    Decoded,
+    EdgeStatus,
+    Incoming,
+    Limits,
+    Rejected,
+    Telemetry,
+    decode,
+    printable,
+)
 from ingest.mqtt import Delivery, IngestClient
 from ingest.store import Batch, BatchRefused, SensorKey, Store, WriteResult
 from tonle.db.maintenance import apply_retention, refresh_rollups
@@ -37,6 +47,10 @@ log = logging.getLogger(__name__)
 _RETENTION_EVERY_S = 3_600.0
 _REPORT_EVERY_S = 10.0
 _GIVE_UP_WHEN_STOPPING_AFTER = 2  # failed attempts; then exit leaving the batch unacknowledged
+# Which site each provisioned edge belongs to is reloaded this often, and sooner (but at
+# most this often) when a message names an edge the cache does not place at its site.
+EDGE_SITES_REFRESH_S = 60.0
+EDGE_SITES_RECHECK_S = 5.0
 
 
 @dataclass
@@ -115,8 +129,8 @@ class Ingester:
         upkeep = threading.Thread(target=self._upkeep_loop, name="ingest-upkeep")
         if self.store.mode == "native":
             upkeep.start()
-        self.client.start()
         try:
+            self.client.start()  # inside the try: a refusal here still stops the threads
             self._decode_loop()
             # Stopping: take what was already delivered, commit it, acknowledge it.
             self._consume(timeout_s=0.0, drain=True)
@@ -215,18 +229,52 @@ class Ingester:
         pending.deliveries.append(delivery)
         self.stats.messages += 1
         message = delivery.message
-        decoded: Decoded = decode(message, self._limits)
+        try:
+            decoded: Decoded = decode(message, self._limits)
+        except Exception as exc:  # one bad message must not stop the ingester
+            log.exception("the decoder failed on a message from %s", printable(message.topic))
+            decoded = Rejected(
+                message.topic, message.payload, f"the decoder failed ({type(exc).__name__})"
+            )
+        if isinstance(decoded, Telemetry | EdgeStatus):
+            decoded = self._check_edge_site(decoded, message)
         if isinstance(decoded, Telemetry):
             decoded = self._resolve(decoded, message)
         if isinstance(decoded, Rejected):
-            pending.batch.dead_letters.append(
-                (message.received_at, message.topic, message.payload, decoded.reason)
-            )
-            log.warning("dead letter from %s: %s", message.topic, decoded.reason)
+            topic, reason = printable(message.topic), printable(decoded.reason)
+            pending.batch.dead_letters.append((message.received_at, topic, message.payload, reason))
+            log.warning("dead letter from %s: %s", topic, reason)
         elif isinstance(decoded, EdgeStatus):
             pending.batch.statuses.append(
                 (decoded.site, decoded.edge_id, decoded.status, decoded.at)
             )
+
+    def _check_edge_site(
+        self, decoded: Telemetry | EdgeStatus, message: Incoming
+    ) -> Telemetry | EdgeStatus | Rejected:
+        """Reject a message from a provisioned edge on another site's topic.
+
+        An edge that is not provisioned (no ``edge_credentials`` row: a simulator, an edge
+        set up by hand) passes, in strict mode too; the broker's ACL is what keeps it on
+        its own site's topics.
+        """
+        if isinstance(decoded, Telemetry):
+            site, edge_id = decoded.site, decoded.payload.edge
+        else:
+            site, edge_id = decoded.site, decoded.edge_id
+        registry = self.registry
+        sites = registry.edge_sites(edge_id)
+        age_s = registry.edge_sites_age_s
+        if age_s > EDGE_SITES_REFRESH_S or (site not in sites and age_s > EDGE_SITES_RECHECK_S):
+            self._with_registry(registry.load_edge_sites)
+            sites = registry.edge_sites(edge_id)
+        if not sites or site in sites:
+            return decoded
+        return Rejected(
+            message.topic,
+            message.payload,
+            f"edge {edge_id} is registered to site {', '.join(sorted(sites))}, not {site}",
+        )
 
     def _resolve(self, telemetry: Telemetry, message: Incoming) -> Telemetry | Rejected:
         """Map readings to sensor ids (registering new sensors unless strict); add the rows."""
@@ -271,10 +319,16 @@ class Ingester:
 
     def _register(self, wanted: dict[SensorKey, str | None]) -> None:
         """Register sensors, waiting out a database outage (nothing is acknowledged meanwhile)."""
+        self._with_registry(
+            lambda: self.registry.register(wanted.items(), create=not self._cfg.strict)
+        )
+
+    def _with_registry(self, action: Callable[[], None]) -> None:
+        """Run a registry action, retrying through a database outage (nothing is acknowledged)."""
         attempt = 0
         while True:
             try:
-                self.registry.register(wanted.items(), create=not self._cfg.strict)
+                action()
                 return
             except StoreError as exc:
                 if self._stop.is_set():
@@ -320,7 +374,12 @@ class Ingester:
                 )
                 pending.batch = Batch(
                     dead_letters=[
-                        (d.message.received_at, d.message.topic, d.message.payload, str(exc)[:500])
+                        (
+                            d.message.received_at,
+                            printable(d.message.topic),
+                            d.message.payload,
+                            printable(str(exc)[:500]),
+                        )
                         for d in pending.deliveries
                     ]
                 )

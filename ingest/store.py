@@ -10,6 +10,7 @@ messages only after :meth:`Store.write` returns.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +81,8 @@ _REGISTER = [
        ON CONFLICT (machine_id, metric) DO NOTHING""",
 ]
 _SET_UNIT = "UPDATE sensors SET unit = %s WHERE id = %s AND unit IS NULL"
+# Provisioned edges (revoked ones too: a revoked edge still belongs to its site).
+_LOAD_EDGE_SITES = "SELECT edge_id, site FROM edge_credentials"
 
 
 class BatchRefused(StoreError):
@@ -124,6 +127,8 @@ class Store:
         self._connect_timeout_s = connect_timeout_s
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._sensors: dict[SensorKey, Sensor] = {}
+        self._edge_sites: dict[str, frozenset[str]] = {}
+        self._edge_sites_loaded_at: float | None = None
         self.mode: Mode = "native"
 
     # ----------------------------------------------------------------- lifecycle
@@ -222,6 +227,29 @@ class Store:
         except psycopg.Error as exc:
             self.close()  # a fresh connection on the next try
             raise StoreError(f"could not register sensors: {exc}") from exc
+
+    def edge_sites(self, edge_id: str) -> frozenset[str]:
+        """The sites ``edge_id`` is provisioned for, as last loaded; empty if none."""
+        return self._edge_sites.get(edge_id, frozenset())
+
+    @property
+    def edge_sites_age_s(self) -> float:
+        """Seconds since the provisioned edges were loaded (infinite before the first load)."""
+        if self._edge_sites_loaded_at is None:
+            return float("inf")
+        return time.monotonic() - self._edge_sites_loaded_at
+
+    def load_edge_sites(self) -> None:
+        """(Re)load which sites each provisioned edge belongs to."""
+        loaded: dict[str, set[str]] = {}
+        try:
+            for edge_id, site in self.conn.execute(_LOAD_EDGE_SITES):
+                loaded.setdefault(str(edge_id), set()).add(str(site))
+        except psycopg.Error as exc:
+            self.close()  # a fresh connection on the next try
+            raise StoreError(f"could not load the provisioned edges: {exc}") from exc
+        self._edge_sites = {edge: frozenset(sites) for edge, sites in loaded.items()}
+        self._edge_sites_loaded_at = time.monotonic()
 
     # --------------------------------------------------------------------- write
 

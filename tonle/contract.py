@@ -146,7 +146,7 @@ def parse_timestamp(raw: object) -> datetime:
     if isinstance(raw, datetime):  # already decoded (models built in code)
         if raw.tzinfo is None:
             raise ValueError("timestamp has no UTC offset; send Z or +hh:mm")
-        return raw.astimezone(UTC)
+        return _to_utc(raw)
     if not isinstance(raw, str):
         raise ValueError("timestamp must be an RFC 3339 string or integer epoch milliseconds")
     match = _RFC3339.match(raw)
@@ -158,7 +158,15 @@ def parse_timestamp(raw: object) -> datetime:
         parsed = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"timestamp {raw[:40]!r} is not a real date and time") from None
-    return parsed.astimezone(UTC)
+    return _to_utc(parsed)
+
+
+def _to_utc(ts: datetime) -> datetime:
+    """``ts`` in UTC; a date near year 1 or 9999 whose offset leaves the calendar is refused."""
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {ts.isoformat()[:40]!r} is out of range") from None
 
 
 def format_timestamp(ts: datetime) -> str:
@@ -229,6 +237,8 @@ def decode_payload(raw: bytes) -> Payload:
         document = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("payload is not JSON: it nests too deeply") from None
     if not isinstance(document, dict):
         raise PayloadError(f"payload is a JSON {type(document).__name__}, expected an object")
     if document.get("v") not in (1, None) or isinstance(document.get("v"), bool):

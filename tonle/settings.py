@@ -6,12 +6,12 @@ import time; the ``tonle`` command builds :class:`Settings` in its entry point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tonle.contract import ID_PATTERN
@@ -30,6 +30,7 @@ class BrokerAddress:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: Path | None = None  # the CA that signed the broker's certificate; system CAs if None
 
     def __str__(self) -> str:  # never print the password
         user = f"{self.username}@" if self.username else ""
@@ -113,6 +114,11 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL)
     mqtt_url: str = Field(default=DEFAULT_MQTT_URL)
+    mqtt_ca_file: FilePath | None = Field(
+        default=None,
+        description="PEM CA bundle that signed the broker's certificate (mqtts://); "
+        "the system CAs if unset",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db: DbSettings = Field(default_factory=DbSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -123,7 +129,15 @@ class Settings(BaseSettings):
     def _parseable(cls, value: str) -> str:
         return checked_mqtt_url(value)
 
+    @model_validator(mode="after")
+    def _ca_file_needs_tls(self) -> Settings:
+        if self.mqtt_ca_file is not None and not parse_mqtt_url(self.mqtt_url).tls:
+            raise ValueError(
+                "TONLE_MQTT_CA_FILE is set but TONLE_MQTT_URL starts with mqtt://; use mqtts://"
+            )
+        return self
+
     @property
     def broker(self) -> BrokerAddress:
-        """The parsed broker address."""
-        return parse_mqtt_url(self.mqtt_url)
+        """The parsed broker address, with the CA file to verify it by."""
+        return replace(parse_mqtt_url(self.mqtt_url), ca_file=self.mqtt_ca_file)

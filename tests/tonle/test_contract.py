@@ -184,3 +184,15 @@ def test_decoder_accepts_only_what_the_contract_allows(document: dict[str, objec
 @given(st.integers(min_value=0, max_value=4_102_444_800_000))
 def test_epoch_milliseconds(ms: int) -> None:
     assert parse_timestamp(ms) == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def test_deep_nesting_is_a_payload_error_not_a_crash() -> None:
+    # 100 KB, under the size limit, but deeper than Python's recursion limit.
+    with pytest.raises(PayloadError, match="nests too deeply"):
+        decode_payload(b"[" * 100_000)
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_whose_offset_leaves_the_calendar_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_timestamp(raw)

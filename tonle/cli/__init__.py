@@ -659,6 +659,131 @@ def bench_api(
     typer.echo(json.dumps({key: figures[key] for key in headline} | figures))
 
 
+@bench_app.command("queries")
+def bench_queries(
+    machines: Annotated[int, typer.Option(min=1, help="machines in the factory")] = 40,
+    days: Annotated[float, typer.Option(min=0.01, help="days of readings")] = 30.0,
+    interval_s: Annotated[float, typer.Option(min=0.1, help="seconds between readings")] = 10.0,
+    per_message: Annotated[
+        int, typer.Option(min=4, help="readings per MQTT message (a multiple of 4)")
+    ] = 200,
+    edges: Annotated[int, typer.Option(min=1, help="simulated edges, one process each")] = 2,
+    ingesters: Annotated[int, typer.Option(min=1, help="`tonle ingest` processes")] = 2,
+    repetitions: Annotated[int, typer.Option(min=3, help="timed runs of each query")] = 20,
+    analytics: Annotated[
+        bool, typer.Option(help="run the energy analytics and time the queries on its results")
+    ] = True,
+    database: Annotated[
+        str, typer.Option(help="bench database, dropped and created afresh")
+    ] = "tonle_bench_queries",
+    workdir: Annotated[
+        Path, typer.Option(help="embedded database and the ingesters' logs live here")
+    ] = Path("var/bench"),
+) -> None:
+    """Dashboard and API queries p50/p95, raw and from the roll-ups; disk per reading.
+
+    The factory's history is loaded through the broker into `tonle ingest`
+    processes, in a database of its own.
+    Uses TONLE_DATABASE_URL and TONLE_MQTT_URL where set; otherwise starts
+    private ones.
+    """
+    import time
+
+    from psycopg.conninfo import make_conninfo
+    from rich.table import Table
+
+    from tonle.cli.bench_load import Factory
+    from tonle.cli.bench_queries import QueryBenchSettings, run_queries_bench
+    from tonle.cli.services import platform_services
+
+    _setup_logging("WARNING")
+    factory = Factory(machines=machines, days=days, interval_s=interval_s, per_message=per_message)
+    settings = QueryBenchSettings(database=database, factory=factory, edges=edges,
+                                  ingesters=ingesters, repetitions=repetitions,
+                                  analytics=analytics)  # fmt: skip
+    started = time.perf_counter()
+    with platform_services(workdir, console) as services:
+        try:
+            # The bench database is created beside the configured one, from `postgres`.
+            server_url = make_conninfo(services.database_url, dbname="postgres")
+            figures, timings = run_queries_bench(
+                server_url, services.mqtt_url, services.mqtt5, settings,
+                workdir / "logs", console.print,
+            )  # fmt: skip
+        except TonleError as exc:
+            raise _fail(exc, "Can PostgreSQL's role create databases?") from None
+    figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    title = f"tonle bench queries ({machines} machines, {days:g} days, {interval_s:g} s)"
+    table = Table(title=title)
+    for column in ("question", "source", "rows", "runs", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="left" if column in ("question", "source") else "right")
+    for t in timings:
+        table.add_row(t.question, t.source, f"{t.rows:,}", str(t.runs), f"{t.p50_ms:,.1f}",
+                      f"{t.p95_ms:,.1f}")  # fmt: skip
+    Console(width=140).print(table)
+    scale = Table(title="load and disk, beside ThingsBoard's single-node PostgreSQL figures")
+    for column in ("figure", "Tonle", "ThingsBoard"):
+        scale.add_column(column, justify="left" if column == "figure" else "right")
+    recommended = figures["thingsboard_recommended_points_per_s"]
+    rate = figures["load_readings_per_s"]
+    scale.add_row("readings/s sustained through MQTT → ingest", f"{rate:,}",
+                  f"{recommended:,} (recommended max)")  # fmt: skip
+    scale.add_row("bytes per reading: table + indexes", str(figures["bytes_per_reading_raw"]),
+                  str(figures["thingsboard_bytes_per_point"]))  # fmt: skip
+    scale.add_row("bytes per reading: + 1 min and 1 h roll-ups",
+                  str(figures["bytes_per_reading_with_rollups"]), "")  # fmt: skip
+    compressed = figures["bytes_per_reading_compressed"]
+    shown = str(compressed) if figures["timescaledb"] else "n/a (no TimescaleDB)"
+    scale.add_row("bytes per reading: TimescaleDB compressed", shown, "")
+    for key in ("readings_loaded", "load_seconds", "rollup_seconds", "vacuum_analyze_seconds",
+                "analytics_seconds", "disk_mb_per_day", "total_seconds"):  # fmt: skip
+        if key in figures:
+            value = figures[key]
+            scale.add_row(key, f"{value:,}" if isinstance(value, int) else str(value), "")
+    Console(width=140).print(scale)
+    typer.echo(json.dumps(figures))
+
+
+@bench_app.command("edge")
+def bench_edge(
+    rate: Annotated[float, typer.Option(min=1.0, help="readings/s the edge samples")] = 100.0,
+    window_s: Annotated[float, typer.Option(min=5.0, help="seconds RSS and CPU are read")] = 60.0,
+    warmup_s: Annotated[float, typer.Option(min=1.0, help="seconds before the window")] = 10.0,
+    spool_s: Annotated[float, typer.Option(min=1.0, help="seconds of spool writes")] = 10.0,
+    backlog: Annotated[int, typer.Option(min=100, help="readings replayed")] = 360_000,
+) -> None:
+    """Memory and CPU of `tonle edge` at a steady rate; spool write and replay rates.
+
+    Uses a private Mosquitto (the replay needs a broker nothing else feeds);
+    TONLE_MQTT_URL is ignored.
+    """
+    import time
+
+    from rich.table import Table
+
+    from tonle.cli.bench_edge import EdgeBenchSettings, run_edge_bench
+    from tonle.local_services import LocalBroker
+
+    _setup_logging("WARNING")
+    settings = EdgeBenchSettings(readings_per_s=rate, window_s=window_s, warmup_s=warmup_s,
+                                 spool_s=spool_s, backlog_readings=backlog)  # fmt: skip
+    started = time.perf_counter()
+    try:
+        with LocalBroker() as broker:
+            console.print(f"started a private {broker.kind} broker on {broker.url}")
+            figures = run_edge_bench(broker.url, settings, console.print)
+    except TonleError as exc:
+        raise _fail(exc) from None
+    figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    table = Table(title=f"tonle bench edge ({rate:g} readings/s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+    typer.echo(json.dumps(figures))
+
+
 @bench_app.command("energy")
 def bench_energy(
     seed: Annotated[int, typer.Option(help="simulation seed; any seed must meet the targets")] = 1,

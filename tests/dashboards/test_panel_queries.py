@@ -110,3 +110,30 @@ def test_the_portfolio_panel_shows_what_the_api_serves(filled: Filled) -> None:
     tiny = shown[1]
     assert tiny["energy_kwh"] > 0 and tiny["faults"] >= 1 and 0 < tiny["uptime"] < 1
     assert shown[0]["period"] == "pilot" and shown[0]["savings_pct"] is not None
+
+
+def test_live_power_reads_minutes_for_short_intervals_and_hours_for_long_ones(
+    filled: Filled,
+) -> None:
+    """Under an hour per point it reads the 1-minute roll-up, else the hourly one: same means."""
+    from dashboards import queries
+
+    with psycopg.connect(filled.url) as conn:
+        hourly = _context(conn, filled, "tonle-overview")
+        minutely = QueryContext(
+            hourly.time_from, hourly.time_to, timedelta(minutes=1), hourly.variables,
+            hourly.timescaledb,
+        )  # fmt: skip
+        by_hour = conn.execute(expand(queries.LIVE_POWER.sql, hourly)).fetchall()
+        by_minute = conn.execute(expand(queries.LIVE_POWER.sql, minutely)).fetchall()
+    assert by_minute and len(by_minute) > len(by_hour) > 0
+    # The simulated site samples every 300 s, one reading per minute bucket at most, so the
+    # mean of an hour's minutes is the hour's mean.
+    # Times are epoch seconds, as $__timeGroupAlias gives them to Grafana.
+    sums: dict[tuple[float, str], list[float]] = {}
+    for ts, machine, value in by_minute:
+        hour = float(ts) - float(ts) % 3600
+        sums.setdefault((hour, machine), []).append(float(value))
+    assert {key: pytest.approx(sum(v) / len(v)) for key, v in sums.items()} == {
+        (float(ts), machine): float(value) for ts, machine, value in by_hour
+    }

@@ -976,23 +976,37 @@ def bench_maintenance(
 
 @app.command("demo")
 def demo(
-    days: Annotated[float, typer.Option(help="days of simulated history to backfill")] = 1.0,
-    layout: Annotated[str, typer.Option(help="simulated factory layout")] = "garment",
-    seed: Annotated[int, typer.Option()] = 1,
-    workdir: Annotated[Path, typer.Option(help="embedded database and spool live here")] = Path(
-        "var/demo"
-    ),
+    days: Annotated[
+        float, typer.Option(help="days of history to backfill for each pilot (first run)")
+    ] = 30.0,
+    port: Annotated[int, typer.Option(help="the API's TCP port on 127.0.0.1")] = 8000,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--no-live",
+            help="keep streaming and serving after the backfill; --no-live exits after the "
+            "analytics, with status 1 if the database does not hold exactly what was emitted",
+        ),
+    ] = True,
+    workdir: Annotated[
+        Path, typer.Option(help="embedded database, spools, logs; reused by the next run")
+    ] = Path("var/demo"),
 ) -> None:
-    """Run the whole data path on this machine and show what was stored.
+    """Run the platform on this machine with two simulated pilots, and keep it running.
 
-    Uses TONLE_DATABASE_URL and TONLE_MQTT_URL where they are set; otherwise starts an
-    embedded PostgreSQL and a private broker of its own.
+    A garment factory (site garment-pp) and a food-processing plant (food-pp) backfill
+    their history through edge agent → MQTT → ingester → PostgreSQL; then the analytics
+    run, the API starts on --port, and both factories stream live until Ctrl-C. Uses
+    TONLE_DATABASE_URL and TONLE_MQTT_URL where set; otherwise starts an embedded
+    PostgreSQL (kept in --workdir) and a private broker (Mosquitto if installed, else
+    amqtt; TONLE_DEMO_BROKER=amqtt forces amqtt). A second run with the same --workdir
+    reuses the stored history and backfills only the time since.
     """
     from tonle.cli.demo import run_demo
 
     _setup_logging("WARNING")
     try:
-        ok = run_demo(days=days, layout=layout, seed=seed, workdir=workdir, console=console)
+        ok = run_demo(days=days, port=port, live=live, workdir=workdir, console=console)
     except TonleError as exc:
         raise _fail(exc) from None
     raise typer.Exit(0 if ok else 1)

@@ -31,8 +31,13 @@ class Services:
 
 
 @contextlib.contextmanager
-def platform_services(workdir: Path, console: Console) -> Iterator[Services]:
-    """Use TONLE_DATABASE_URL / TONLE_MQTT_URL where set; otherwise start private services."""
+def platform_services(
+    workdir: Path, console: Console, prefer: str = "mosquitto"
+) -> Iterator[Services]:
+    """Use TONLE_DATABASE_URL / TONLE_MQTT_URL where set; otherwise start private services.
+
+    ``prefer="amqtt"`` starts the pure-Python broker even where Mosquitto is installed.
+    """
     with contextlib.ExitStack() as stack:
         database_url = os.environ.get("TONLE_DATABASE_URL")
         if not database_url:
@@ -43,7 +48,7 @@ def platform_services(workdir: Path, console: Console) -> Iterator[Services]:
         mqtt_url = os.environ.get("TONLE_MQTT_URL")
         mqtt5 = True
         if not mqtt_url:
-            broker = LocalBroker().start()
+            broker = LocalBroker(prefer=prefer).start()
             stack.callback(broker.close)
             mqtt_url, mqtt5 = broker.url, broker.mqtt5
             console.print(f"started a private {broker.kind} broker on {mqtt_url}")

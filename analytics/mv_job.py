@@ -73,13 +73,13 @@ def periods(config: SiteConfig, run_end: datetime) -> Periods | None:
     return Periods(midnight(pilot.baseline_start), baseline_end, reporting_start, run_end)
 
 
-def hourly_frame(conn: Conn, site: str, start: datetime, end: datetime) -> HourlyFrame:
-    """The site's complete hours in [start, end) with temperature and production."""
+def hourly_frame(conn: Conn, site: str, start: datetime, end: datetime) -> HourlyFrame | None:
+    """The site's complete hours in [start, end) with temperature and production; None if none."""
     rows = conn.execute(
         _HOURS, {"site": site, "start": start, "end": end, "complete": COMPLETE}
     ).fetchall()
     if not rows:
-        return HourlyFrame.of([], [], [], [])
+        return None
     data = np.array([[r[0], r[1], np.nan if r[2] is None else r[2], r[3]] for r in rows])
     ambient = data[:, 2]
     known = np.isfinite(ambient)
@@ -96,7 +96,7 @@ def evaluate(
     if span is None or span.reporting_start >= span.reporting_end:
         return None
     baseline = hourly_frame(conn, site, span.baseline_start, span.baseline_end)
-    if len(baseline) < MIN_BASELINE_HOURS:
+    if baseline is None or len(baseline) < MIN_BASELINE_HOURS:
         return None
     model = HourlyBaseline(timezone=config.timezone).fit(baseline)
     reporting = hourly_frame(conn, site, span.reporting_start, span.reporting_end)
@@ -110,7 +110,7 @@ def evaluate(
     savings: dict[str, float | None] = dict.fromkeys(
         ("adjusted", "actual", "avoided", "pct", "fsu", "cost", "annual", "payback")
     )
-    if len(reporting) >= MIN_REPORTING_HOURS:
+    if reporting is not None and len(reporting) >= MIN_REPORTING_HOURS:
 
         def price(ts_ms: Int64Array, kwh: FloatArray) -> FloatArray:
             return kwh * hourly_rates(config, ts_ms)
@@ -128,7 +128,8 @@ def evaluate(
     return (
         site, "hourly", span.baseline_start, span.baseline_end, span.reporting_start,
         span.reporting_end, len(baseline), row["r2"], row["cv"], row["nmbe"], row["held_cv"],
-        row["held_nmbe"], row["meets"], row["balance"], len(reporting), savings["adjusted"],
+        row["held_nmbe"], row["meets"], row["balance"], 0 if reporting is None else len(reporting),
+        savings["adjusted"],
         savings["actual"], savings["avoided"], savings["pct"], savings["fsu"], savings["cost"],
         savings["annual"], config.tariff.currency, config.pilot.investment, savings["payback"],
         model.heating_balance_point_c_,

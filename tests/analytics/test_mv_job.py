@@ -96,3 +96,14 @@ def test_nothing_is_verified_without_a_baseline_period(
     conn: psycopg.Connection[tuple[object, ...]],
 ) -> None:
     assert evaluate(conn, SITE, SiteConfig(), datetime(2026, 6, 1, tzinfo=UTC)) is None
+
+
+def test_a_baseline_period_without_data_yet_is_not_verified_and_does_not_fail(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    """A pilot configured before its meters report: no complete hour in either period."""
+    config = SiteConfig(
+        timezone="UTC",
+        pilot=Pilot(baseline_start=date(2027, 1, 1), baseline_end=date(2027, 1, 28)),
+    )
+    assert evaluate(conn, "no-data-yet", config, datetime(2027, 3, 1, tzinfo=UTC)) is None

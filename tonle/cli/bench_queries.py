@@ -174,20 +174,21 @@ def time_queries(
         ask(q, "readings_1m", rows_of(telemetry_sql("1m"), day))
         ask(q, "raw readings", rows_of(_raw_telemetry("1m"), day))
 
+        # The panel reads the 1-minute roll-up under a 1 h interval and the hourly one from
+        # 1 h up; each variant below makes both of its branches read one source instead.
         live = panels.LIVE_POWER.sql
-        raw_live = live.replace("FROM telemetry_1m", "FROM telemetry").replace(
-            "avg(avg)", "avg(value)"
+        raw_live = live.replace("avg FROM telemetry_1m", "value AS avg FROM telemetry").replace(
+            "avg FROM telemetry_1h", "value AS avg FROM telemetry"
         )
-        hourly_live = live.replace("FROM telemetry_1m", "FROM telemetry_1h")
+        minute_live = live.replace("avg FROM telemetry_1h", "avg FROM telemetry_1m")
         minute = timedelta(minutes=1)
         q = "Dashboard live power (1 min), every machine, last day"
         ask(q, "readings_1m", rows_of(_panel(live, (last_day, end), minute, names, timescale)))
         ask(q, "raw readings", rows_of(_panel(raw_live, (last_day, end), minute, names, timescale)))
         hour = timedelta(hours=1)
         q = "Dashboard live power (1 h), every machine, whole range"
-        ask(q, "readings_1h", rows_of(_panel(hourly_live, (start, end), hour, names, timescale)))
-        shipped = _panel(live, (start, end), hour, names, timescale)
-        ask(q, "readings_1m (as shipped)", rows_of(shipped))
+        ask(q, "readings_1h", rows_of(_panel(live, (start, end), hour, names, timescale)))
+        ask(q, "readings_1m", rows_of(_panel(minute_live, (start, end), hour, names, timescale)))
         ask(q, "raw readings", rows_of(_panel(raw_live, (start, end), hour, names, timescale)))
 
         # The API's statements are coroutines on an async connection, kept open throughout.

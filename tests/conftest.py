@@ -137,6 +137,21 @@ def site_id() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return list(process.cmdline())
+    except psutil.NoSuchProcess:
+        return [f"pid {process.pid}, gone"]
+
+
+def _running(process: psutil.Process) -> bool:
+    """Alive and not a zombie; a process that ends while it is looked at is not running."""
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_threads_or_processes() -> Iterator[None]:
     """Fail a test that leaves threads or child processes running."""
@@ -150,14 +165,12 @@ def _no_leftover_threads_or_processes() -> Iterator[None]:
             t for t in threading.enumerate() if t not in threads_before and t.is_alive()
         ]
         extra_children = [
-            p
-            for p in me.children(recursive=True)
-            if p.pid not in children_before and p.status() != psutil.STATUS_ZOMBIE
+            p for p in me.children(recursive=True) if p.pid not in children_before and _running(p)
         ]
         if (not extra_threads and not extra_children) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert not extra_threads, f"test left threads running: {[t.name for t in extra_threads]}"
     assert not extra_children, (
-        f"test left processes running: {[p.cmdline() for p in extra_children]}"
+        f"test left processes running: {[_cmdline(p) for p in extra_children]}"
     )

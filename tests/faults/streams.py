@@ -143,6 +143,15 @@ def edge_config(
     return parse_config(document, source="fault test")
 
 
+def assert_edge_stored_exactly(
+    url: str, site: str, edge_id: str, source: RampSource, agent: EdgeAgent
+) -> None:
+    """All the edge emitted is stored once, and ``edge_health`` counts every acknowledged
+    message with no sequence gap and nothing missing."""
+    assert_exact(stored(url, site), source.expected())
+    assert edge_health(url, site, edge_id) == (agent.stats.acked, 0, 0)
+
+
 def finish(agent: EdgeAgent, timeout_s: float = 60) -> None:
     """Wait until the agent's finite sources are done and the broker acknowledged all; stop it."""
     try:

@@ -17,11 +17,9 @@ from edge.agent import EdgeAgent
 from tests.faults.processes import IngestProcess
 from tests.faults.streams import (
     RampSource,
-    assert_exact,
+    assert_edge_stored_exactly,
     edge_config,
-    edge_health,
     finish,
-    stored,
     wait_stored,
 )
 from tests.mqtt_helpers import wait_until
@@ -74,9 +72,7 @@ def _stream_through_outage(
         finish(agent)
     wait_stored(url, site, READINGS, timeout_s=60)
     assert ingester.signal(signal.SIGTERM) == 0
-    assert_exact(stored(url, site), source.expected())
-    messages, gaps, missing = edge_health(url, site, "edge-d")
-    assert (messages, gaps, missing) == (agent.stats.acked, 0, 0)
+    assert_edge_stored_exactly(url, site, "edge-d", source, agent)
 
 
 def test_postgres_restarted_mid_stream(

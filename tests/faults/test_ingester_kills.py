@@ -13,9 +13,8 @@ from edge.agent import EdgeAgent
 from tests.faults.processes import IngestProcess
 from tests.faults.streams import (
     RampSource,
-    assert_exact,
+    assert_edge_stored_exactly,
     edge_config,
-    edge_health,
     finish,
     stored,
     wait_stored,
@@ -54,9 +53,7 @@ def test_ingester_sigkilled_three_times_mid_stream(
     wait_stored(database_url, site_id, READINGS, timeout_s=60)
     # A clean stop commits and acknowledges whatever was delivered last.
     assert ingester.signal(signal.SIGTERM) == 0
-    assert_exact(stored(database_url, site_id), source.expected())
-    messages, gaps, missing = edge_health(database_url, site_id, "edge-k")
-    assert (messages, gaps, missing) == (agent.stats.acked, 0, 0)
+    assert_edge_stored_exactly(database_url, site_id, "edge-k", source, agent)
 
 
 def test_shared_group_member_sigkilled_and_not_restarted(
@@ -97,9 +94,7 @@ def test_shared_group_member_sigkilled_and_not_restarted(
     wait_stored(database_url, site_id, READINGS, timeout_s=60)
     assert survivor.signal(signal.SIGTERM) == 0
     assert victim.signal(signal.SIGTERM) == 0
-    assert_exact(stored(database_url, site_id), source.expected())
-    messages, gaps, missing = edge_health(database_url, site_id, "edge-s")
-    assert (messages, gaps, missing) == (agent.stats.acked, 0, 0)
+    assert_edge_stored_exactly(database_url, site_id, "edge-s", source, agent)
     print(f"held back in the killed member's session: {held_back} readings")
 
 

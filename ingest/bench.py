@@ -67,8 +67,9 @@ SELECT ts + %(shift)s, sensor_id, value FROM ceiling_stage
 ON CONFLICT (sensor_id, ts) DO NOTHING
 """
 _CEILING_DIRTY = """
-INSERT INTO rollup_dirty (hour) SELECT DISTINCT date_trunc('hour', ts + %(shift)s)
-FROM ceiling_stage ON CONFLICT (hour) DO NOTHING
+INSERT INTO rollup_dirty_minutes (minute)
+SELECT date_bin('1 minute', ts + %(shift)s, 'epoch') FROM ceiling_stage GROUP BY 1 ORDER BY 1
+ON CONFLICT (minute) DO NOTHING
 """
 
 
@@ -164,8 +165,8 @@ _PATHS = ("ceiling", "tonle1", "tonle2", "latency", "naive")
 def new_fleet(plan: BenchPlan, run: str, path: str) -> Fleet:
     """A fleet under a site of its own, its readings in an hour no other path writes to.
 
-    Native mode recomputes the roll-ups of whole hours, so a path that shared an hour
-    with an earlier one would pay for the earlier one's rows too.
+    Native mode rolls the dirty minutes' hours up again from their minute rows, so a
+    path that shared an hour with an earlier one would pay for some of its rows too.
     """
     if plan.per_message % len(METRICS):
         raise BenchError(f"--per-message must be a multiple of {len(METRICS)}")

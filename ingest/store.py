@@ -35,10 +35,13 @@ INSERT INTO readings (ts, sensor_id, value)
 SELECT ts, sensor_id, value FROM readings_stage
 ON CONFLICT (sensor_id, ts) DO NOTHING
 """
+# Native mode: the UTC minutes this batch wrote, for the roll-up refresh. date_bin needs
+# no time-zone lookup (date_trunc does, per row); the ORDER BY makes every ingester take
+# the marks' key locks in the same order, so two batches sharing minutes cannot deadlock.
 _MARK_DIRTY = """
-INSERT INTO rollup_dirty (hour)
-SELECT DISTINCT date_trunc('hour', ts) FROM readings_stage
-ON CONFLICT (hour) DO NOTHING
+INSERT INTO rollup_dirty_minutes (minute)
+SELECT date_bin('1 minute', ts, 'epoch') FROM readings_stage GROUP BY 1 ORDER BY 1
+ON CONFLICT (minute) DO NOTHING
 """
 _CREATE_MESSAGES_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS messages_stage (LIKE edge_messages) ON COMMIT DELETE ROWS

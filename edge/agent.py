@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.batching import Batch, Batcher
-from edge.config import EdgeConfig, SimulatorSourceConfig, SystemSourceConfig
+from edge.config import (
+    EdgeConfig,
+    ModbusSourceConfig,
+    OpcUaSourceConfig,
+    SimulatorSourceConfig,
+    SystemSourceConfig,
+)
 from edge.gateway_health import GatewayHealthSource
 from edge.mqtt import LinkOptions, MqttLink
 from edge.publisher import Publisher
@@ -70,7 +76,8 @@ class AgentStats:
 def build_sources(config: EdgeConfig) -> list[tuple[Source, bool]]:
     """The sources a configuration names, each with whether it runs in real time.
 
-    The simulator package is imported here, and only for a ``simulator`` source.
+    The simulator package is imported here, and only for a ``simulator`` source; the
+    Modbus and OPC UA libraries only for sources of their kind.
     """
     sources: list[tuple[Source, bool]] = []
     for spec in config.sources:
@@ -98,6 +105,14 @@ def build_sources(config: EdgeConfig) -> list[tuple[Source, bool]]:
                 spool_dir=config.spool.path.parent,
             )
             sources.append((health, True))
+        elif isinstance(spec, ModbusSourceConfig):
+            from edge.modbus.source import ModbusSource
+
+            sources.append((ModbusSource(spec), True))
+        elif isinstance(spec, OpcUaSourceConfig):
+            from edge.opcua import OpcUaSource
+
+            sources.append((OpcUaSource(spec), True))
     return sources
 
 

@@ -7,6 +7,7 @@ relative to the file itself, so a configuration directory can be moved as a whol
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from tonle.contract import ID_PATTERN, MAX_PAYLOAD_BYTES
+from tonle.contract import ID_PATTERN, MAX_PAYLOAD_BYTES, METRIC_PATTERN
 from tonle.errors import ConfigError
 from tonle.settings import BrokerAddress, checked_mqtt_url, parse_mqtt_url
 
@@ -193,8 +194,175 @@ class SystemSourceConfig(_Section):
     line: Id = Field(default="gateway", description="machine is the edge_id")
 
 
+class MetricSampling(_Section):
+    """When a polled or subscribed value is published (the sampling discipline).
+
+    Without a deadband every reading is published. With one, a reading is published
+    when it differs from the last published value of its metric by more than the
+    deadband (0: by anything), and at least every ``heartbeat_s`` seconds, so a flat
+    value still shows the device alive.
+    """
+
+    deadband: float | None = Field(
+        default=None, ge=0, description="in the metric's unit; null: publish every reading"
+    )
+    heartbeat_s: float = Field(
+        default=300.0, gt=0, description="with a deadband: publish at least this often"
+    )
+
+
+# Per metric of a device or node list; the key "*" sets the default for the others.
+SamplingRules = dict[str, MetricSampling]
+
+
+def _check_sampling_keys(rules: SamplingRules) -> SamplingRules:
+    for key in rules:
+        if key != "*" and not re.fullmatch(METRIC_PATTERN, key):
+            raise ValueError(f"sampling key {key!r} is neither a metric name nor '*'")
+    return rules
+
+
+def _map_reference(value: str, info: ValidationInfo) -> str:
+    """A shipped map's name stays as it is; a file path is made absolute."""
+    if value.endswith((".yaml", ".yml")) or "/" in value:
+        return str(_existing_file(Path(value), info))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
+        raise ValueError(f"map {value!r} is neither a shipped map name nor a .yaml file")
+    return value
+
+
+class ModbusDeviceConfig(_Section):
+    """One meter or controller on a Modbus link, read with a register map."""
+
+    unit_id: int = Field(ge=1, le=255, description="Modbus unit (slave) id on the link")
+    map: Annotated[str, AfterValidator(_map_reference)] = Field(
+        description="a shipped map (sdm630, sdm120, schneider-pm5100) or a map YAML file"
+    )
+    line: Id
+    machine: Id
+    interval_s: float | None = Field(default=None, gt=0, description="default: the source's")
+    metrics: list[str] | None = Field(default=None, description="only these metrics of the map")
+    sampling: Annotated[SamplingRules, AfterValidator(_check_sampling_keys)] = Field(
+        default_factory=dict
+    )
+
+
+class ModbusSourceConfig(_Section):
+    """Modbus meters on one link: TCP (a meter or a gateway), or RTU over a serial port."""
+
+    type: Literal["modbus"]
+    name: str | None = Field(default=None, min_length=1, description="default from the address")
+    transport: Literal["tcp", "rtu", "rtu-over-tcp"] = "tcp"
+    host: str | None = Field(default=None, description="tcp and rtu-over-tcp")
+    port: int = Field(default=502, ge=1, le=65_535)
+    serial_port: str | None = Field(default=None, description="rtu, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    timeout_s: float = Field(default=1.0, gt=0, description="per request")
+    retries: int = Field(default=2, ge=0, description="further attempts of a failed request")
+    interval_s: float = Field(default=10.0, gt=0, description="between polls of each device")
+    devices: list[ModbusDeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _address(self) -> ModbusSourceConfig:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport rtu needs serial_port (e.g. /dev/ttyUSB0)")
+        if self.transport != "rtu" and not self.host:
+            raise ValueError(f"transport {self.transport} needs host")
+        return self
+
+    def source_name(self) -> str:
+        """The configured name, or one made from the address."""
+        if self.name:
+            return self.name
+        if self.transport == "rtu":
+            return f"modbus-{self.serial_port}"
+        return f"modbus-{self.host}:{self.port}"
+
+
+class OpcUaNodeConfig(_Section):
+    """One OPC UA variable, published as one metric of one machine."""
+
+    node_id: str = Field(
+        pattern=r"^(?:(?:ns=\d+|nsu=[^;]+);)?[isgb]=.+$",
+        description="e.g. ns=2;s=Line1.Press1.Power",
+    )
+    line: Id
+    machine: Id
+    metric: str = Field(pattern=METRIC_PATTERN, max_length=63)
+    unit: str | None = None
+    scale: float = Field(default=1.0, description="value = raw * scale + offset")
+    offset: float = 0.0
+    sampling: MetricSampling | None = Field(default=None, description="default: the source's")
+
+
+class OpcUaSourceConfig(_Section):
+    """Variables of one OPC UA server, by subscription."""
+
+    type: Literal["opcua"]
+    name: str | None = Field(default=None, min_length=1, description="default from the URL")
+    url: str = Field(pattern=r"^opc\.tcp://", description="opc.tcp://host:4840[/path]")
+    security_policy: Literal[
+        "None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"
+    ] = "None"
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    certificate_file: ExistingFile | None = Field(default=None, description="client certificate")
+    private_key_file: ExistingFile | None = None
+    server_certificate_file: ExistingFile | None = Field(
+        default=None, description="trust only this server certificate"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: ExistingFile | None = Field(default=None, description="first line is used")
+    publishing_interval_ms: int = Field(default=1000, ge=10)
+    sampling_interval_ms: int | None = Field(
+        default=None, ge=0, description="server-side sampling; default the publishing interval"
+    )
+    timeout_s: float = Field(default=10.0, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    sampling: MetricSampling = Field(default_factory=MetricSampling)
+    nodes: list[OpcUaNodeConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcUaSourceConfig:
+        secured = self.security_policy != "None"
+        if secured != (self.security_mode != "None"):
+            raise ValueError("security_policy and security_mode are both None or both set")
+        if secured and (self.certificate_file is None or self.private_key_file is None):
+            raise ValueError("a security policy needs certificate_file and private_key_file")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if (self.password is not None or self.password_file is not None) and not self.username:
+            raise ValueError("a password needs a username")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be below reconnect_min_s")
+        keys = [(n.line, n.machine, n.metric) for n in self.nodes]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two nodes publish the same line/machine/metric")
+        return self
+
+    def source_name(self) -> str:
+        """The configured name, or one made from the URL."""
+        return self.name or f"opcua-{self.url.removeprefix('opc.tcp://')}"
+
+    def secret(self) -> str | None:
+        """The password from the field or the file."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read password_file: {exc}") from None
+            return lines[0] if lines else ""
+        return None
+
+
 SourceConfig = Annotated[
-    SimulatorSourceConfig | SystemSourceConfig,
+    SimulatorSourceConfig | SystemSourceConfig | ModbusSourceConfig | OpcUaSourceConfig,
     Field(discriminator="type"),
 ]
 

@@ -6,10 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import SimulatorSourceConfig, SystemSourceConfig, load_config
+from edge.config import (
+    ModbusSourceConfig,
+    OpcUaSourceConfig,
+    SimulatorSourceConfig,
+    SystemSourceConfig,
+    load_config,
+)
+from edge.discipline import rule_for
 from tonle.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "edge" / "edge.example.yaml"
+DEVICES_EXAMPLE = EXAMPLE.with_name("edge.devices.example.yaml")
+
+METER = "{unit_id: 1, map: sdm630, line: utilities, machine: main-meter}"
+NODE = "{node_id: 'ns=2;s=Press1.Power', line: press, machine: p1, metric: active_power}"
 
 MINIMAL = """\
 site: site-a
@@ -97,6 +108,75 @@ def test_credentials_in_the_url_are_used_unless_fields_override_them(tmp_path: P
             "sources.0.simulator: start needs a UTC offset",
         ),
         (MINIMAL.replace("sources:\n  - type: system\n", "sources: []\n"), "sources: List should"),
+        (
+            MINIMAL.replace("type: system", "type: modbus\n    transport: rtu\n    devices: []"),
+            "sources.0.modbus.devices: List should have at least 1 item",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system", f"type: modbus\n    transport: rtu\n    devices: [{METER}]"
+            ),
+            "sources.0.modbus: transport rtu needs serial_port",
+        ),
+        (
+            MINIMAL.replace("type: system", f"type: modbus\n    devices: [{METER}]"),
+            "sources.0.modbus: transport tcp needs host",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system",
+                "type: modbus\n    host: gw\n    devices: [{unit_id: 1, map: 'x y',"
+                " line: l, machine: m}]",
+            ),
+            "sources.0.modbus.devices.0.map: map 'x y' is neither",
+        ),
+        (
+            MINIMAL.replace("type: system", f"type: modbus\n    host: gw\n    devices: [{METER}]")
+            + "    sampling: {}\n",
+            "sources.0.modbus.sampling: Extra inputs are not permitted",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system",
+                "type: modbus\n    host: gw\n    devices: [{unit_id: 1, map: sdm630, line: l,"
+                " machine: m, sampling: {Power: {deadband: 1}}}]",
+            ),
+            "sampling key 'Power' is neither a metric name nor '*'",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system", f"type: opcua\n    url: 'opc.tcp://plc'\n    nodes: [{NODE}]"
+            )
+            + "    security_policy: Basic256Sha256\n    security_mode: SignAndEncrypt\n",
+            "a security policy needs certificate_file and private_key_file",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system", f"type: opcua\n    url: 'opc.tcp://plc'\n    nodes: [{NODE}]"
+            )
+            + "    security_policy: Basic256Sha256\n",
+            "security_policy and security_mode are both None or both set",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system", f"type: opcua\n    url: 'opc.tcp://plc'\n    nodes: [{NODE}]"
+            )
+            + "    password: x\n",
+            "a password needs a username",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system",
+                f"type: opcua\n    url: 'opc.tcp://plc'\n    nodes: [{NODE}, {NODE}]",
+            ),
+            "two nodes publish the same line/machine/metric",
+        ),
+        (
+            MINIMAL.replace(
+                "type: system", f"type: opcua\n    url: 'http://plc'\n    nodes: [{NODE}]"
+            ),
+            "sources.0.opcua.url: String should match pattern",
+        ),
     ],
 )
 def test_a_mistake_names_the_file_and_the_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -121,6 +201,71 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path, text: str, expe
     with pytest.raises(ConfigError, match=expected) as caught:
         load_config(path)
     assert str(caught.value).startswith(str(path))
+
+
+def test_the_devices_example_loads_with_its_documented_values() -> None:
+    config = load_config(DEVICES_EXAMPLE)
+    rtu, gateway, plc = config.sources
+    assert isinstance(rtu, ModbusSourceConfig) and isinstance(gateway, ModbusSourceConfig)
+    assert (rtu.transport, rtu.serial_port, rtu.baudrate, rtu.parity) == (
+        "rtu",
+        "/dev/ttyUSB0",
+        9600,
+        "N",
+    )
+    assert rtu.source_name() == "modbus-/dev/ttyUSB0"
+    meter = rtu.devices[0]
+    assert (meter.unit_id, meter.map, meter.line, meter.machine) == (
+        1,
+        "sdm630",
+        "utilities",
+        "main-meter",
+    )
+    assert rule_for(meter.sampling, "active_power").deadband == 50
+    assert rule_for(meter.sampling, "energy").deadband is None
+    assert rule_for(meter.sampling, "voltage").deadband == 1.0
+    assert gateway.transport == "tcp" and gateway.source_name() == "modbus-192.168.1.50:502"
+    assert isinstance(plc, OpcUaSourceConfig)
+    assert plc.source_name() == "opcua-192.168.1.60:4840"
+    assert [n.metric for n in plc.nodes] == ["machine_state", "units_good", "motor_temp"]
+
+
+def test_a_map_file_is_found_beside_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "mine.yaml").write_text("{}\n")
+    device = "{unit_id: 3, map: maps/mine.yaml, line: l, machine: m}"
+    path = write(
+        tmp_path,
+        MINIMAL.replace("type: system", f"type: modbus\n    host: gw\n    devices: [{device}]"),
+    )
+    (source,) = load_config(path).sources
+    assert isinstance(source, ModbusSourceConfig)
+    assert source.devices[0].map == str(tmp_path / "maps" / "mine.yaml")
+    missing = write(
+        tmp_path,
+        MINIMAL.replace(
+            "type: system",
+            "type: modbus\n    host: gw\n"
+            "    devices: [{unit_id: 3, map: maps/other.yaml, line: l, machine: m}]",
+        ),
+    )
+    with pytest.raises(ConfigError, match=r"devices.0.map: file .*other.yaml does not exist"):
+        load_config(missing)
+
+
+def test_an_opcua_password_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    path = write(
+        tmp_path,
+        MINIMAL.replace(
+            "type: system", f"type: opcua\n    url: 'opc.tcp://plc'\n    nodes: [{NODE}]"
+        )
+        + "    username: edge\n    password_file: pw\n",
+    )
+    (source,) = load_config(path).sources
+    assert isinstance(source, OpcUaSourceConfig)
+    assert source.secret() == "s3cret"
+    assert source.source_name() == "opcua-plc"
 
 
 def test_a_missing_file_says_where_to_start(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Simulated field devices: machines' meters served over the protocols real ones speak."""

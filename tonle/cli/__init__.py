@@ -54,6 +54,11 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # pymodbus logs every unanswered request at ERROR with a frame dump; the Modbus
+    # source reports each outage once itself. asyncua logs its address space being
+    # built, node by node, at INFO.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
 
 
 def _settings() -> Any:
@@ -215,16 +220,30 @@ def _redact(url: str) -> str:
 @app.command("edge")
 def edge(
     config: Annotated[Path, typer.Option("--config", "-c", help="edge YAML file", exists=True)],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="read the configured devices for --seconds and show what they say;"
+            " no broker, nothing published; exit 1 if a device does not answer",
+        ),
+    ] = False,
+    seconds: Annotated[
+        float, typer.Option("--seconds", "-s", help="--check: how long to read", min=1)
+    ] = 15.0,
 ) -> None:
     """Run the edge agent: sample its sources, spool to disk, publish over MQTT."""
     from edge.agent import run_agent
     from edge.config import load_config
 
-    _setup_logging("INFO")
+    _setup_logging("WARNING" if check else "INFO")
     try:
         cfg = load_config(config)
     except TonleError as exc:
         raise _fail(exc) from None
+    if check:
+        _edge_check(cfg, seconds)
+        return
     stop = _stop_on_signals()
     try:
         stats = run_agent(cfg, stop=stop)
@@ -235,6 +254,41 @@ def edge(
         f"({stats.buffered_published} replayed), {stats.pending} left in the spool, "
         f"{stats.dropped_messages} dropped by a full spool"
     )
+
+
+def _edge_check(cfg: Any, seconds: float) -> None:
+    """Read the devices of ``cfg`` for ``seconds``, print the latest of every series."""
+    from rich.table import Table
+
+    from edge.agent import build_sources
+    from edge.check import STATUS_METRIC, run_check
+
+    try:
+        sources = [source for source, _realtime in build_sources(cfg)]
+    except TonleError as exc:
+        raise _fail(exc) from None
+    with console.status(f"reading {len(sources)} sources for {seconds:g} s"):
+        result = run_check(sources, seconds)
+    table = Table("line", "machine", "metric", "value", "unit", "time (UTC)")
+    for (line, machine, metric), sample in sorted(result.latest.items()):
+        value = f"{sample.value:g}"
+        if metric == STATUS_METRIC:
+            value = "online" if sample.value else "[red]OFFLINE[/red]"
+        table.add_row(
+            line, machine, metric, value, sample.unit or "", f"{sample.ts:%H:%M:%S.%f}"[:-3]
+        )
+    console.print(table)
+    console.print(f"{result.readings} readings from {len(result.machines())} machines")
+    problems = [f"{line}/{machine} does not answer" for line, machine in result.offline()]
+    problems += [f"source {failure}" for failure in result.failed_sources]
+    if not result.readings:
+        problems.append("nothing was read")
+    if problems:
+        raise _fail(
+            TonleError("; ".join(problems)),
+            "check the wiring (A to A, B to B), the unit id, baud rate and parity, or the"
+            " URL, node ids and login; the log lines above say what each device answered",
+        )
 
 
 # ------------------------------------------------------------------- simulate
@@ -253,16 +307,55 @@ def simulate(
     truth: Annotated[Path | None, typer.Option(help="write ground truth CSVs here")] = None,
     edge_id: Annotated[str, typer.Option(help="edge id the simulator publishes as")] = "sim-01",
     spool: Annotated[Path, typer.Option(help="edge spool file")] = Path("var/simulate.spool"),
+    serve_devices: Annotated[
+        bool,
+        typer.Option(
+            "--serve-devices",
+            help="serve the factory as Modbus TCP meters and an OPC UA server instead"
+            " of publishing; writes an edge.yaml for `tonle edge`",
+        ),
+    ] = False,
+    devices_dir: Annotated[
+        Path, typer.Option(help="--serve-devices: where edge.yaml and its spool go")
+    ] = Path("var/devices"),
+    host: Annotated[str, typer.Option(help="--serve-devices: address to listen on")] = "127.0.0.1",
+    modbus_port: Annotated[int, typer.Option(help="--serve-devices: Modbus TCP port")] = 5020,
+    opcua_port: Annotated[int, typer.Option(help="--serve-devices: OPC UA port")] = 4840,
 ) -> None:
     """Feed a simulated factory through an in-process edge agent to TONLE_MQTT_URL.
 
     Without --days it runs in real time until stopped; with --days it backfills that
-    much history as fast as the broker takes it.
+    much history as fast as the broker takes it. With --serve-devices it stands in for
+    the factory's devices instead: meters on Modbus TCP, machines on OPC UA, for a
+    `tonle edge` to read.
     """
-    from simulators.session import run_simulation
-
     settings = _settings()
     stop = _stop_on_signals()
+    if serve_devices:
+        if days is not None or start is not None:
+            raise _fail(
+                TonleError("--serve-devices runs in real time: leave out --days and --start")
+            )
+        from simulators.devices.serve import serve_devices as serve
+
+        try:
+            serve(
+                layout=layout,
+                seed=seed,
+                edge_id=edge_id,
+                mqtt_url=settings.mqtt_url,
+                workdir=devices_dir,
+                host=host,
+                modbus_port=modbus_port,
+                opcua_port=opcua_port,
+                stop=stop,
+                console=console,
+            )
+        except TonleError as exc:
+            raise _fail(exc) from None
+        return
+    from simulators.session import run_simulation
+
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+
 import pytest
 
 from edge.modbus.maps import load_map
+from simulators.devices.modbus_server import ModbusDeviceServer
 from simulators.devices.serve import (
     MAIN_METER_MAP,
     SINGLE_PHASE_MAP,
@@ -13,6 +17,9 @@ from simulators.devices.serve import (
 )
 from simulators.layout import Meter, load_layout
 from simulators.machines import UNITS
+from simulators.run import build_source
+
+START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday morning: machines run
 
 
 @pytest.mark.parametrize("layout_name", ["tiny", "garment", "food", "fleet"])
@@ -53,3 +60,27 @@ def test_each_machine_gets_the_meter_a_pilot_would_fit() -> None:
         else:
             assert fitted[(line, machine.id)] == SINGLE_PHASE_MAP
     assert set(fitted.values()) == {MAIN_METER_MAP, THREE_PHASE_MAP, SINGLE_PHASE_MAP}
+
+
+@pytest.mark.parametrize("layout_name", ["garment", "food"])
+def test_every_simulated_value_fits_its_meter_register(layout_name: str) -> None:
+    layout = load_layout(layout_name)
+    plan = plan_devices(layout)
+    meters = ModbusDeviceServer([(m.unit_id, m.map_name) for m in plan.meters])  # not started
+    registers = {m.unit_id: load_map(m.map_name).registers for m in plan.meters}
+    source, _truth = build_source(
+        layout=layout_name, seed=3, start=START, days=2 / 24, realtime=False, truth_dir=None
+    )
+    checked = 0
+    for sample in source.samples(threading.Event()):
+        unit_id = plan.on_meter.get((sample.line, sample.machine, sample.metric))
+        if unit_id is None:
+            continue
+        meters.set_value(unit_id, sample.metric, sample.value)  # raises if it does not fit
+        held = meters.held(unit_id, sample.metric)
+        register = registers[unit_id][sample.metric]
+        # An integer register holds whole steps of its scale; a float32 about 7 digits.
+        step = register.scale / 2 if register.data_type.startswith(("int", "uint")) else 0
+        assert held == pytest.approx(sample.value, rel=1e-6, abs=step + 1e-9), sample
+        checked += 1
+    assert checked > 1000

@@ -844,8 +844,14 @@ def bench_edge(
     warmup_s: Annotated[float, typer.Option(min=1.0, help="seconds before the window")] = 10.0,
     spool_s: Annotated[float, typer.Option(min=1.0, help="seconds of spool writes")] = 10.0,
     backlog: Annotated[int, typer.Option(min=100, help="readings replayed")] = 360_000,
+    modbus_meters: Annotated[
+        int, typer.Option(min=0, max=247, help="simulated SDM630 meters polled; 0: skip")
+    ] = 10,
+    modbus_interval: Annotated[
+        float, typer.Option(min=0.1, help="seconds between polls of each meter")
+    ] = 1.0,
 ) -> None:
-    """Memory and CPU of `tonle edge` at a steady rate; spool write and replay rates.
+    """Memory and CPU of `tonle edge` (steady rate, Modbus polling); spool write and replay.
 
     Uses a private Mosquitto (the replay needs a broker nothing else feeds);
     TONLE_MQTT_URL is ignored.
@@ -859,7 +865,9 @@ def bench_edge(
 
     _setup_logging("WARNING")
     settings = EdgeBenchSettings(readings_per_s=rate, window_s=window_s, warmup_s=warmup_s,
-                                 spool_s=spool_s, backlog_readings=backlog)  # fmt: skip
+                                 spool_s=spool_s, backlog_readings=backlog,
+                                 modbus_meters=modbus_meters,
+                                 modbus_interval_s=modbus_interval)  # fmt: skip
     started = time.perf_counter()
     try:
         with LocalBroker() as broker:
@@ -868,7 +876,10 @@ def bench_edge(
     except TonleError as exc:
         raise _fail(exc) from None
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
-    table = Table(title=f"tonle bench edge ({rate:g} readings/s)")
+    title = f"tonle bench edge ({rate:g} readings/s"
+    if modbus_meters:
+        title += f"; {modbus_meters} Modbus meters every {modbus_interval:g} s"
+    table = Table(title=title + ")")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in figures.items():

@@ -252,9 +252,14 @@ class Publisher:
                 return  # the rest go when acknowledgements make room
             readings = self._unrouted.pop(seq)
             found = self.spool.pending(after_seq=seq - 1, limit=1)
-            if not found or found[0].seq != seq:
-                continue  # dropped from a full spool meanwhile
-            mid = self.link.publish(found[0].topic, found[0].envelope(self.edge_id, buffered=True))
+            message = found[0] if found and found[0].seq == seq else None
+            if message is None:
+                # Dropped from a full spool while in flight: it is kept aside until the
+                # broker settles it, and the first send may have been delivered already.
+                message = self.spool.dropped_in_flight(seq)
+            if message is None:
+                continue
+            mid = self.link.publish(message.topic, message.envelope(self.edge_id, buffered=True))
             if mid is None:
                 self._unrouted[seq] = readings
                 return

@@ -8,10 +8,12 @@ keeps its most recent readings rather than filling its disk.
 
 A dropped message may already be in the MQTT client's hands, published and not yet
 acknowledged; the client sends it again when the connection returns, so it may arrive
-after all. Such messages are remembered, and when the broker acknowledges one of them
-it is taken off the drop counters again: ``dropped_messages`` and ``dropped_readings``
-count what left the spool without ever being acknowledged, which is exactly what never
-reaches the broker.
+after all. Such messages are kept aside, whole, until the broker settles them (the
+in-flight window bounds how many): when the broker acknowledges one it is taken off
+the drop counters again, and when the broker says no subscriber took it, it can be
+sent once more like any message kept for that reason. ``dropped_messages`` and
+``dropped_readings`` count what left the spool without ever being acknowledged, which
+is exactly what never reaches the broker.
 
 One connection, guarded by a lock, serves the batcher thread (appends) and the
 publisher thread (reads and acks).
@@ -57,10 +59,14 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
--- Dropped while handed to the MQTT client: an acknowledgement may still come.
+-- Dropped while handed to the MQTT client: an acknowledgement may still come, or a
+-- "no subscriber" answer that calls for sending it again (topic and readings_json).
 CREATE TABLE IF NOT EXISTS dropped_in_flight (
     seq INTEGER PRIMARY KEY,
-    readings INTEGER NOT NULL
+    readings INTEGER NOT NULL,
+    topic TEXT,
+    readings_json TEXT,
+    buffered INTEGER NOT NULL DEFAULT 1
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES
     ('next_seq', 0), ('dropped_messages', 0), ('dropped_readings', 0);
@@ -141,6 +147,15 @@ class Spool:
         self._db.execute("PRAGMA journal_size_limit=16777216")
         self._db.executescript(_SCHEMA)
         with self._transaction():
+            # A spool written by an earlier version kept only seq and readings here.
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(dropped_in_flight)")}
+            for column, kind in (
+                ("topic", "TEXT"),
+                ("readings_json", "TEXT"),
+                ("buffered", "INTEGER NOT NULL DEFAULT 1"),
+            ):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE dropped_in_flight ADD COLUMN {column} {kind}")
             # Whatever an earlier run left behind is, by definition, replayed.
             self._db.execute("UPDATE messages SET buffered = 1 WHERE buffered = 0")
             # The client that held those in flight is gone with that run: they stay dropped.
@@ -262,6 +277,18 @@ class Spool:
                 self._handed_through = max(self._handed_through, rows[-1][0])
         return [SpooledMessage(s, t, r, n, bool(b)) for s, t, r, n, b in rows]
 
+    def dropped_in_flight(self, seq: int) -> SpooledMessage | None:
+        """A message dropped while in flight and not yet settled by the broker, if kept."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, topic, readings_json, readings, buffered FROM dropped_in_flight"
+                " WHERE seq = ? AND topic IS NOT NULL",
+                (seq,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SpooledMessage(row[0], row[1], row[2], row[3], bool(row[4]))
+
     @property
     def messages(self) -> int:
         """How many messages wait in the spool (kept in memory; no query)."""
@@ -335,10 +362,13 @@ class Spool:
         oldest.close()
         if last_seq is None:
             return (0, 0, 0)
-        self._db.execute("DELETE FROM messages WHERE seq <= ?", (last_seq,))
         self._db.executemany(
-            "INSERT OR IGNORE INTO dropped_in_flight (seq, readings) VALUES (?, ?)", in_flight
+            "INSERT OR IGNORE INTO dropped_in_flight"
+            " (seq, readings, topic, readings_json, buffered)"
+            " SELECT seq, readings, topic, readings_json, buffered FROM messages WHERE seq = ?",
+            [(seq,) for seq, _count in in_flight],
         )
+        self._db.execute("DELETE FROM messages WHERE seq <= ?", (last_seq,))
         self._db.executemany(
             "UPDATE meta SET value = value + ? WHERE key = ?",
             [(messages, "dropped_messages"), (readings, "dropped_readings")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -81,6 +82,43 @@ def test_past_max_bytes_the_oldest_messages_are_dropped_and_counted(tmp_path: Pa
         counts = spool.counts()
         assert (counts.dropped_messages, counts.dropped_readings) == (3, 6)
         assert counts.stored_bytes == 3 * row_bytes
+
+
+def test_a_message_dropped_in_flight_is_kept_until_the_broker_settles_it(
+    tmp_path: Path,
+) -> None:
+    row_bytes = len(TOPIC) + len(batch(2).readings_json) + ROW_OVERHEAD_BYTES
+    path = tmp_path / "edge.spool"
+    with Spool(path, max_bytes=2 * row_bytes) as spool:
+        spool.append([batch(2, value=0), batch(2, value=1)])
+        assert [m.seq for m in spool.pending()] == [0, 1]  # both handed to the client
+        spool.append([batch(2, value=2), batch(2, value=3)])  # drops 0 and 1, in flight
+        assert (spool.counts().dropped_messages, spool.counts().dropped_readings) == (2, 4)
+        # The broker said no subscriber took seq 1: it can be sent again, whole.
+        kept = spool.dropped_in_flight(1)
+        assert kept is not None and kept.readings == 2
+        assert kept.topic == TOPIC and json.loads(kept.readings_json)[0]["value"] == 1.0
+        assert spool.dropped_in_flight(2) is None  # not dropped: it waits in the spool
+        assert spool.ack([1]) == 0  # arrived after all: off the drop counters, and forgotten
+        assert (spool.counts().dropped_messages, spool.counts().dropped_readings) == (1, 2)
+        assert spool.dropped_in_flight(1) is None
+        assert spool.dropped_in_flight(0) is not None
+    with Spool(path, max_bytes=2 * row_bytes) as spool:
+        # The client that held seq 0 is gone with that run: it stays dropped.
+        assert spool.dropped_in_flight(0) is None
+        assert (spool.counts().dropped_messages, spool.counts().dropped_readings) == (1, 2)
+
+
+def test_a_spool_of_the_earlier_format_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "edge.spool"
+    with Spool(path, max_bytes=10**6) as spool:
+        spool.append([batch()])
+    with sqlite3.connect(path) as db:  # what an earlier version created
+        db.execute("DROP TABLE dropped_in_flight")
+        db.execute("CREATE TABLE dropped_in_flight (seq INTEGER PRIMARY KEY, readings INTEGER)")
+    with Spool(path, max_bytes=10**6) as spool:
+        assert [m.seq for m in spool.pending()] == [0]
+        assert spool.dropped_in_flight(0) is None
 
 
 def test_the_envelope_is_a_valid_v1_payload(tmp_path: Path) -> None:

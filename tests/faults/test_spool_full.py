@@ -100,10 +100,13 @@ def test_full_spool_drops_the_oldest_and_counts_them_exactly(
         kept_between = [i for i in got if i % 4 == machine and lost[0] < i < lost[-1]]
         assert not kept_between, f"m{machine}: readings kept among the dropped ones"
     assert max(missing) < max(got)
-    # Partitioned: some dropped messages were in flight and arrived after all.
+    # Partitioned: some dropped messages were in flight and arrived after all. A clean
+    # stop may also catch a few in flight (the last publishes before it): they arrive
+    # after all too, and only then leave the drop counters.
     arrived_after_all = dropped_during - final.dropped_readings
     assert arrived_after_all >= 0
-    assert (arrived_after_all > 0) == (outage == "partitioned")
+    if outage == "partitioned":
+        assert arrived_after_all > 0
     _, gaps, missing_messages = edge_health(database_url, site_id, "edge-f")
     assert (gaps, missing_messages) == (1, final.dropped_messages)
     print(

@@ -41,29 +41,12 @@ from simulators.site import Site
 from simulators.timebase import MS_PER_DAY, MS_PER_H, to_ms
 from simulators.truth import FAULT, IDLE, RUNNING, SensorFaultKind
 from simulators.truth import OFF as STATE_OFF
+from tonle.contract import METRIC_UNITS
 
 Getter = Callable[[], float]
 
-UNITS: Final[dict[str, str | None]] = {
-    "active_power": "W",
-    "energy": "Wh",
-    "voltage": "V",
-    "current": "A",
-    "power_factor": None,
-    "frequency": "Hz",
-    "vibration_rms": "mm/s",
-    "vibration_peak": "g",
-    "bearing_temp": "°C",
-    "motor_temp": "°C",
-    "ambient_temp": "°C",
-    "room_temp": "°C",
-    "product_temp": "°C",
-    "pressure": "bar",
-    "units_good": None,
-    "units_reject": None,
-    "machine_state": None,
-    "generator_on": None,
-}
+# The contract's units, and those of the temperatures only the simulated food plant has.
+UNITS: Final[dict[str, str | None]] = {**METRIC_UNITS, "room_temp": "°C", "product_temp": "°C"}
 _WH_PER_W_MS = 1.0 / MS_PER_H
 # What one accelerometer reports: its gain steps and spikes touch both.
 VIBRATION_METRICS: Final = frozenset({"vibration_rms", "vibration_peak"})

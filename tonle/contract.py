@@ -39,6 +39,25 @@ PREFIX: Final = "tonle/v1"
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 METRIC_PATTERN: Final = r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$"
+# The unit of each metric the analytics understand (None: a ratio, a count or a state).
+METRIC_UNITS: Final[dict[str, str | None]] = {
+    "active_power": "W",
+    "energy": "Wh",
+    "voltage": "V",
+    "current": "A",
+    "power_factor": None,
+    "frequency": "Hz",
+    "vibration_rms": "mm/s",
+    "vibration_peak": "g",
+    "bearing_temp": "°C",
+    "motor_temp": "°C",
+    "ambient_temp": "°C",
+    "pressure": "bar",
+    "units_good": None,
+    "units_reject": None,
+    "machine_state": None,
+    "generator_on": None,
+}
 STATUS_ONLINE: Final = "online"
 STATUS_OFFLINE: Final = "offline"
 

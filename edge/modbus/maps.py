@@ -41,28 +41,18 @@ from edge.modbus.codec import (
     plan_reads,
     register_count,
 )
-from tonle.contract import METRIC_PATTERN
+from tonle.contract import METRIC_PATTERN, METRIC_UNITS
 from tonle.errors import ConfigError
 
 SHIPPED_DIR: Final = Path(__file__).resolve().parents[1] / "maps"
-# The contract's units of the electrical metrics; a phase's metric (voltage_l1) has
-# the unit of its base metric.
-CONTRACT_UNITS: Final[dict[str, str | None]] = {
-    "active_power": "W",
-    "energy": "Wh",
-    "voltage": "V",
-    "current": "A",
-    "power_factor": None,
-    "frequency": "Hz",
-}
 _PHASE_SUFFIX = re.compile(r"_l[123]$")
 
 
 def contract_unit(metric: str) -> tuple[bool, str | None]:
     """(known, unit): whether the contract fixes the metric's unit, and which unit."""
     base = _PHASE_SUFFIX.sub("", metric)
-    if base in CONTRACT_UNITS:
-        return True, CONTRACT_UNITS[base]
+    if base in METRIC_UNITS:
+        return True, METRIC_UNITS[base]
     return False, None
 
 

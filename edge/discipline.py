@@ -36,6 +36,7 @@ class _Last:
     value: float
     ts: datetime
     published: Sample
+    at_s: float  # the gateway's monotonic clock when it was published
 
 
 class ChangeFilter:
@@ -43,10 +44,14 @@ class ChangeFilter:
 
     Args:
         rule: the sampling rule of a sample's series.
+        clock: the gateway's monotonic clock, for heartbeats (a test passes a fake one).
     """
 
-    def __init__(self, rule: Callable[[Sample], MetricSampling]) -> None:
+    def __init__(
+        self, rule: Callable[[Sample], MetricSampling], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rule = rule
+        self._clock = clock
         self._last: dict[tuple[str, str, str], _Last] = {}
         self.suppressed = 0  # readings held back by a deadband
 
@@ -58,25 +63,30 @@ class ChangeFilter:
         if rule.deadband is not None and last is not None and not self._due(rule, last, sample):
             self.suppressed += 1
             return False
-        self._last[key] = _Last(sample.value, sample.ts, sample)
+        self._last[key] = _Last(sample.value, sample.ts, sample, self._clock())
         return True
 
-    def heartbeats(self, now: datetime) -> list[Sample]:
-        """The last published value of every deadbanded series whose heartbeat is due,
-        stamped ``now``: for subscriptions, where an unchanged value sends nothing.
+    def heartbeats(self) -> list[Sample]:
+        """The last published value of every deadbanded series whose heartbeat is due:
+        for subscriptions, where an unchanged value sends nothing.
 
-        Call it only while the device is known to be connected, so a value is never
-        repeated for a device that stopped answering.
+        Due and stamped by the time gone by on the gateway's own clock since the value
+        was published, added to the value's timestamp: a device whose clock is off
+        gets its heartbeats at the right pace, in its own time. Call it only while the
+        device is known to be connected, so a value is never repeated for a device that
+        stopped answering.
         """
+        now_s = self._clock()
         due: list[Sample] = []
         for key, last in self._last.items():
             rule = self._rule(last.published)
-            if rule.deadband is None:
+            elapsed_s = now_s - last.at_s
+            if rule.deadband is None or elapsed_s < rule.heartbeat_s:
                 continue
-            if now - last.ts >= timedelta(seconds=rule.heartbeat_s):
-                sample = replace(last.published, ts=now)
-                self._last[key] = _Last(last.value, now, sample)
-                due.append(sample)
+            ts = last.ts + timedelta(milliseconds=round(elapsed_s * 1000))
+            sample = replace(last.published, ts=ts)
+            self._last[key] = _Last(last.value, ts, sample, now_s)
+            due.append(sample)
         return due
 
     def forget(self, line: str, machine: str) -> None:

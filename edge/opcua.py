@@ -278,7 +278,7 @@ class OpcUaSource:
             while not lost.done():
                 await asyncio.wait({lost}, timeout=HEARTBEAT_INTERVAL_S)
                 if not lost.done():
-                    for sample in self._filter.heartbeats(datetime.now(UTC)):
+                    for sample in self._filter.heartbeats():
                         self._put(sample)
             raise _ConnectionLost(lost.result())
         finally:

@@ -79,9 +79,11 @@ def test_the_ticker_stops_when_stop_is_set() -> None:
 
 
 def test_no_deadband_publishes_every_reading() -> None:
-    gate = ChangeFilter(lambda s: MetricSampling())
+    clock = FakeClock()
+    gate = ChangeFilter(lambda s: MetricSampling(), clock=clock)
     assert [gate.admit(sample(1.0, t)) for t in range(4)] == [True] * 4
-    assert gate.heartbeats(T0 + timedelta(hours=1)) == []
+    clock.now += 3600
+    assert gate.heartbeats() == []
 
 
 def test_deadband_holds_small_changes_and_measures_from_the_last_published_value() -> None:
@@ -106,14 +108,30 @@ def test_a_flat_value_still_goes_out_at_every_heartbeat() -> None:
 
 
 def test_heartbeats_restamp_the_last_value_of_a_quiet_subscription() -> None:
-    gate = ChangeFilter(lambda s: MetricSampling(deadband=1.0, heartbeat_s=30))
+    clock = FakeClock()
+    gate = ChangeFilter(lambda s: MetricSampling(deadband=1.0, heartbeat_s=30), clock=clock)
     assert gate.admit(sample(7.5, 0))
-    assert gate.heartbeats(T0 + timedelta(seconds=29)) == []
-    due = gate.heartbeats(T0 + timedelta(seconds=30))
+    clock.now += 29
+    assert gate.heartbeats() == []
+    clock.now += 1
+    due = gate.heartbeats()
     assert [(s.value, s.ts) for s in due] == [(7.5, T0 + timedelta(seconds=30))]
-    assert gate.heartbeats(T0 + timedelta(seconds=45)) == []  # the heartbeat counts as published
+    clock.now += 15
+    assert gate.heartbeats() == []  # the heartbeat counts as published
     assert not gate.admit(sample(7.9, 50))  # within the deadband of 7.5
     assert gate.admit(sample(7.9, 60))  # the next heartbeat
+
+
+def test_a_device_clock_far_behind_gets_heartbeats_at_the_right_pace_in_its_own_time() -> None:
+    clock = FakeClock()
+    gate = ChangeFilter(lambda s: MetricSampling(deadband=1.0, heartbeat_s=30), clock=clock)
+    behind = sample(7.5, 0).ts - timedelta(hours=3)  # a controller whose clock is 3 h slow
+    assert gate.admit(Sample("line-1", "m1", "active_power", behind, 7.5, "W"))
+    clock.now += 10
+    assert gate.heartbeats() == []  # not every call: only once 30 s have gone by here
+    clock.now += 20.4
+    (due,) = gate.heartbeats()
+    assert due.ts == behind + timedelta(seconds=30.4)
 
 
 def test_forget_lets_the_first_reading_after_an_outage_out() -> None:
@@ -122,7 +140,7 @@ def test_forget_lets_the_first_reading_after_an_outage_out() -> None:
     assert not gate.admit(sample(2.0, 1))
     gate.forget("line-1", "m1")
     assert gate.admit(sample(2.0, 2))
-    assert gate.heartbeats(T0 + timedelta(seconds=1)) == []
+    assert gate.heartbeats() == []
 
 
 def test_series_are_filtered_apart() -> None:

@@ -8,18 +8,13 @@ import pytest
 
 from edge.modbus.codec import ReadRequest, encode
 from edge.modbus.maps import SHIPPED_DIR, RegisterMap, load_map
+from tonle.contract import METRIC_UNITS
 from tonle.errors import ConfigError
 
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
-# The contract's units (docs: DESIGN.md, "Metric names the analytics understand").
-UNITS = {
-    "active_power": "W",
-    "energy": "Wh",
-    "voltage": "V",
-    "current": "A",
-    "power_factor": None,
-    "frequency": "Hz",
-}
+# What every meter map offers, in the contract's units.
+ELECTRICAL = ("active_power", "energy", "voltage", "current", "power_factor", "frequency")
+UNITS = {metric: METRIC_UNITS[metric] for metric in ELECTRICAL}
 
 
 def test_the_three_maps_are_shipped() -> None:
